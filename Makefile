@@ -1,0 +1,43 @@
+# The two quick-start commands are `make demo` and `make test`; each builds what it needs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STUBS := router/generated/router_pb2.py router/generated/router_pb2_grpc.py
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install stubs perf clean
+
+demo: install
+	$(VENV)/bin/banditroute demo
+
+test: install
+	$(PY) -m pytest -q
+
+perf: install
+	$(VENV)/bin/banditroute perf
+
+install: $(STAMP) $(STUBS)
+
+# torch goes first and alone: pip then takes the CPU build on this machine instead of a CUDA one.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# The -I mapping makes the generated modules import each other as router.generated.*.
+$(STUBS): protos/router.proto $(STAMP)
+	mkdir -p router/generated
+	$(PY) -m grpc_tools.protoc -Irouter/generated=protos --python_out=. --pyi_out=. --grpc_python_out=. protos/router.proto
+	touch router/generated/__init__.py
+
+stubs: $(STUBS)
+
+clean:
+	rm -rf $(VENV) router/generated

@@ -1,0 +1,1 @@
+"""Routing policies: the Vowpal Wabbit bandit and the baselines it is measured against."""

@@ -1,0 +1,165 @@
+"""The `banditroute` command: serve, route, feedback, and the demo and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="banditroute",
+        description="An LLM router: a gRPC decision service that picks the model for each prompt "
+        "and learns from quality feedback which choice pays.",
+    )
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    _add_route(commands)
+    _add_feedback(commands)
+    _add_demo(commands)
+    _add_perf(commands)
+    return parser
+
+
+def _add_serve(commands) -> None:
+    p = commands.add_parser("serve", help="run the decision service", description="Run the gRPC decision "
+                            "service until SIGTERM/SIGINT; then it finishes in-flight calls and snapshots the learner.")
+    p.add_argument("--port", type=int, default=50051, help="port to listen on; 0 picks a free one (default 50051)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--data-dir", type=Path, help="where the decision log, snapshots and cache live (default ./data)")
+    p.add_argument("--config", type=Path, help="YAML configuration file (see README); defaults otherwise")
+    p.set_defaults(run=_serve)
+
+
+def _serve(args) -> None:
+    from router.config import Settings
+    from router.server import serve
+
+    settings = Settings.load(args.config, data_dir=args.data_dir)
+    serve(settings, args.port, args.host)
+
+
+def _add_route(commands) -> None:
+    p = commands.add_parser("route", help="ask a running service which model should answer a prompt",
+                            description="Route one prompt and print the decision as JSON.")
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--tenant", default="default", help="tenant id (default 'default')")
+    p.add_argument("--prompt", help="the user message; read from stdin when absent")
+    p.add_argument("--system", default="", help="system prompt")
+    p.add_argument("--cost-weight", type=float, help="λ, the weight of cost against quality (tenant default otherwise)")
+    p.add_argument("--allow", nargs="+", default=[], metavar="MODEL", help="only these models may be chosen")
+    p.add_argument("--max-cost", type=float, help="maximum estimated cost of the call in USD")
+    p.add_argument("--output-tokens", type=int, help="expected answer length in tokens")
+    p.add_argument("--hint", default="", help="task hint, e.g. 'security'")
+    for field in ("team", "project", "feature", "user"):
+        p.add_argument(f"--{field}", default="", help=f"attribution: {field}")
+    p.set_defaults(run=_route)
+
+
+def _route(args) -> int:
+    from router.types import ChatMessage, Constraints, Metadata, RouteRequest
+
+    prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+    messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", prompt)]
+    request = RouteRequest(
+        tenant_id=args.tenant,
+        messages=tuple(messages),
+        cost_weight=args.cost_weight,
+        constraints=Constraints(tuple(args.allow), args.max_cost, args.output_tokens),
+        metadata=Metadata(args.team, args.project, args.feature, args.user),
+        task_hint=args.hint,
+    )
+    return _call(args.addr, lambda client: client.route(request))
+
+
+def _add_feedback(commands) -> None:
+    p = commands.add_parser("feedback", help="report the quality of a routed call",
+                            description="Send feedback for a decision and print the reward learned.")
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--decision-id", required=True, help="the decision_id that route returned")
+    p.add_argument("--quality", type=float, help="quality of the answer in [0, 1] (required unless --error)")
+    p.add_argument("--input-tokens", type=int, help="actual input tokens (the estimate otherwise)")
+    p.add_argument("--output-tokens", type=int, help="actual output tokens (the estimate otherwise)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="latency of the call in ms")
+    p.add_argument("--error", action="store_true", help="the call failed (learned as quality 0)")
+    p.set_defaults(run=_feedback)
+
+
+def _feedback(args) -> int:
+    from router.types import FeedbackRequest
+
+    request = FeedbackRequest(
+        args.decision_id, args.quality, args.input_tokens, args.output_tokens, args.latency_ms, args.error
+    )
+    return _call(args.addr, lambda client: client.feedback(request))
+
+
+def _call(addr: str, call) -> int:
+    """Print the answer as JSON, or the gRPC status and message on stderr with exit code 1."""
+    import grpc
+
+    from router.client import RouterClient
+
+    with RouterClient(addr) as client:
+        try:
+            print(json.dumps(call(client), indent=2))
+        except grpc.RpcError as exc:
+            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _add_demo(commands) -> None:
+    p = commands.add_parser("demo", help="start a server, drive it with synthetic traffic and show what it learns",
+                            description="Start the service on embedded defaults in a temporary data directory, "
+                            "send synthetic prompts over gRPC with quality feedback from a simulated world, and "
+                            "report what it routed, what it learned and what it saved against always using the "
+                            "premium model.")
+    p.add_argument("--requests", type=int, default=3000, help="number of prompts (default 3000)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the traffic and the world (default 7)")
+    p.add_argument("--cost-weight", type=float, default=None, help="λ for every request (service default otherwise)")
+    p.add_argument("--data-dir", type=Path, help="keep the server's data here instead of a temporary directory")
+    p.set_defaults(run=_demo)
+
+
+def _demo(args) -> int:
+    from simulator.demo import run_demo
+
+    return run_demo(args.requests, args.seed, args.cost_weight, args.data_dir)
+
+
+def _add_perf(commands) -> None:
+    p = commands.add_parser("perf", help="measure Route latency over gRPC and the embedding forward time",
+                            description="Start a server, send Route calls one at a time over gRPC, and print "
+                            "p50/p95/p99 latency beside the raw embedding forward time measured in the same run.")
+    p.add_argument("--requests", type=int, default=500, help="timed Route calls (default 500)")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.set_defaults(run=_perf)
+
+
+def _perf(args) -> int:
+    from simulator.perf import run_perf
+
+    return run_perf(args.requests, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""A small synchronous client over the generated stub, for the CLI, the demo and tests."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from router import wire
+from router.generated import router_pb2_grpc
+from router.types import FeedbackRequest, RouteRequest
+
+
+class RouterClient:
+    def __init__(self, addr: str, timeout: float = 30.0):
+        self.addr = addr
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(addr)
+        self._stub = router_pb2_grpc.RouterStub(self._channel)
+
+    def route(self, request: RouteRequest) -> dict:
+        response = self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
+        return wire.route_response_to_dict(response)
+
+    def feedback(self, request: FeedbackRequest) -> dict:
+        response = self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
+        return {"reward": response.reward, "actual_cost_usd": response.actual_cost_usd}
+
+    def wait_until_serving(self, timeout: float) -> None:
+        """Block until the health service says SERVING; raises grpc.FutureTimeoutError otherwise."""
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        health_stub = health_pb2_grpc.HealthStub(self._channel)
+        response = health_stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"{self.addr} is not serving (status {response.status})")
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> RouterClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,59 @@
+"""The service's one configuration object, loaded once from YAML (or defaults) at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    # A misspelt key in a config file is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantSettings(Strict):
+    cost_weight: float | None = Field(None, ge=0, description="λ for this tenant's requests")
+
+
+class LearnerSettings(Strict):
+    vw_args: str = Field(
+        "--cb_adf --cb_type dm -q ca -q ea -b 20 -l 0.3 --power_t 0.2",
+        description="Vowpal Wabbit options of the quality learner",
+    )
+    gamma_scale: float = Field(
+        30.0, gt=0, description="exploration: γ = gamma_scale·√(updates + 1) in inverse-gap weighting"
+    )
+    min_probability: float = Field(
+        0.002, ge=0, lt=0.1, description="every allowed model keeps at least this chance"
+    )
+    snapshot_every: int = Field(500, ge=1, description="feedbacks learned between snapshots")
+    keep_snapshots: int = Field(3, ge=1)
+    seed: int = Field(0, description="seed of the exploration draws")
+
+
+class Settings(Strict):
+    data_dir: Path = Field(Path("data"), description="decision log, learner snapshots and cache")
+    registry_path: Path | None = Field(None, description="model registry YAML; the packaged one if unset")
+    max_prompt_chars: int = Field(100_000, gt=0)
+    default_cost_weight: float = Field(0.2, ge=0, description="λ when neither request nor tenant sets it")
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+    learner: LearnerSettings = Field(default_factory=LearnerSettings)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
+    )
+    max_workers: int = Field(8, ge=1, description="gRPC worker threads")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides) -> Settings:
+        doc = yaml.safe_load(Path(path).read_text()) or {} if path else {}
+        doc.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(doc)
+
+    def cost_weight_for(self, tenant_id: str) -> float:
+        tenant = self.tenants.get(tenant_id)
+        if tenant is not None and tenant.cost_weight is not None:
+            return tenant.cost_weight
+        return self.default_cost_weight

@@ -1,0 +1,19 @@
+"""Domain errors; the gRPC edge maps each to its status code."""
+
+
+class RouterError(Exception):
+    """Base of the errors a caller can act on."""
+
+
+class InvalidArgument(RouterError):
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class NotFound(RouterError):
+    pass
+
+
+class AlreadyExists(RouterError):
+    pass

@@ -1,0 +1,70 @@
+"""Starting `banditroute serve` as a child process, as the demo, benchmarks and tests do."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+
+from router.client import RouterClient
+
+_SERVING = re.compile(r"serving on (\S+):(\d+)")
+
+
+class ServerProcess:
+    """A real server on a free port; `stop()` sends SIGTERM and waits for a clean exit."""
+
+    def __init__(self, data_dir: Path, config: Path | None = None, start_timeout: float = 120.0):
+        command = [sys.executable, "-m", "router.cli", "--log-level", "INFO", "serve",
+                   "--port", "0", "--data-dir", str(data_dir)]
+        if config is not None:
+            command += ["--config", str(config)]
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self.output: deque[str] = deque(maxlen=200)
+        self.addr = self._wait_for_address(start_timeout)
+        # Keep draining the pipe so a chatty server never blocks on a full one.
+        threading.Thread(target=self._drain, daemon=True).start()
+        with RouterClient(self.addr) as client:
+            client.wait_until_serving(timeout=start_timeout)
+
+    def _wait_for_address(self, timeout: float) -> str:
+        timer = threading.Timer(timeout, self.process.kill)
+        timer.start()
+        try:
+            for line in self.process.stdout:
+                self.output.append(line)
+                match = _SERVING.search(line)
+                if match:
+                    return f"{match.group(1)}:{match.group(2)}"
+        finally:
+            timer.cancel()
+        raise RuntimeError("the server exited before serving:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then wait: the exit code of a clean stop is 0."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            self.stop()

@@ -1,0 +1,160 @@
+"""The decision service's domain core: Route and Feedback, free of gRPC and SQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+from learners.snapshots import SnapshotStore
+from learners.vw_bandit import QualityLearner
+from router.categories import DEFAULT_OUTPUT_TOKENS
+from router.classifier import Classifier
+from router.config import Settings
+from router.embedding import Embedder
+from router.policy import BanditPolicy, normalised_costs
+from router.registry import Registry
+from router.store import DecisionLog
+from router.tokens import estimate_tokens
+from router.types import Context, Decision, FeedbackRecord, FeedbackRequest, RouteRequest
+from router.validation import validate_feedback, validate_route
+
+log = logging.getLogger(__name__)
+
+
+def reward(quality: float, cost_weight: float, cost_norm: float) -> float:
+    """What the design promises to maximise: quality − λ·cost_norm."""
+    return quality - cost_weight * cost_norm
+
+
+class RouterService:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        embedder: Embedder,
+        classifier: Classifier,
+        decision_log: DecisionLog,
+        snapshots: SnapshotStore,
+    ):
+        self.settings = settings
+        self.registry = registry
+        self.embedder = embedder
+        self.classifier = classifier
+        self.log = decision_log
+        self.snapshots = snapshots
+        learner, self._learned_seq = snapshots.load(settings.learner.vw_args)
+        self.policy = BanditPolicy(registry, learner, settings.learner)
+        # One lock orders feedback: the log's sequence is the order of learning, so replay after a
+        # crash rebuilds exactly the state the learner had.
+        self._feedback_lock = threading.Lock()
+        self._replay_feedback()
+
+    @property
+    def learner(self) -> QualityLearner:
+        return self.policy.learner
+
+    def route(self, request: RouteRequest) -> Decision:
+        validate_route(request, self.settings, self.registry)
+        context, security = self._context(request)
+        cost_weight = (
+            request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
+        )
+        choice = self.policy.choose(context, security, cost_weight, request.constraints)
+        model = self.registry[choice.model]
+        decision = Decision(
+            decision_id=uuid.uuid4().hex,
+            tenant_id=request.tenant_id,
+            created_at=time.time(),
+            model=model.id,
+            provider=model.provider,
+            probability=choice.probability,
+            reason=choice.reason,
+            category=context.category,
+            security=security,
+            complexity=context.complexity,
+            cost_weight=cost_weight,
+            estimated_input_tokens=context.input_tokens,
+            estimated_output_tokens=context.output_tokens,
+            estimated_cost_usd=model.cost(context.input_tokens, context.output_tokens),
+            candidates=choice.candidates,
+            probabilities=choice.probabilities,
+            fallbacks=choice.fallbacks,
+            metadata=request.metadata,
+        )
+        self.log.record_decision(decision, context)
+        return decision
+
+    def feedback(self, request: FeedbackRequest) -> FeedbackRecord:
+        validate_feedback(request)
+        decision, context = self.log.decision(request.decision_id)
+        record = self._settle(decision, request)
+        with self._feedback_lock:
+            seq = self.log.record_feedback(record)
+            self._learn(decision, context, record)
+            self._learned_seq = seq
+            if self.learner.updates % self.settings.learner.snapshot_every == 0:
+                self.snapshot()
+        return record
+
+    def snapshot(self) -> None:
+        self.snapshots.save(self.learner, self._learned_seq)
+
+    def close(self) -> None:
+        with self._feedback_lock:
+            self.snapshot()
+            self.log.close()
+
+    def _context(self, request: RouteRequest) -> tuple[Context, bool]:
+        text = request.conversation_text
+        embedding = self.embedder.embed([text])[0]
+        # The system prompt is read for its words (a "security auditor" role flags security) but
+        # not embedded: the task is in the turns.
+        classified = self.classifier.classify(
+            f"{request.system_prompt}\n{text}".strip(), embedding, request.task_hint
+        )
+        input_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+        output_tokens = request.constraints.expected_output_tokens or DEFAULT_OUTPUT_TOKENS[classified.category]
+        context = Context(embedding, classified.category, classified.complexity, input_tokens, output_tokens)
+        return context, classified.security
+
+    def _settle(self, decision: Decision, request: FeedbackRequest) -> FeedbackRecord:
+        """Price the call with its real tokens; an error is a poor outcome, learned as quality 0."""
+        input_tokens = request.input_tokens if request.input_tokens is not None else decision.estimated_input_tokens
+        output_tokens = request.output_tokens if request.output_tokens is not None else decision.estimated_output_tokens
+        quality = 0.0 if request.error else float(request.quality)
+        candidates = [self.registry[m] for m in decision.candidates if m in self.registry]
+        chosen = self.registry[decision.model] if decision.model in self.registry else None
+        if chosen is None or chosen not in candidates:
+            # The model left the registry since the decision: price as estimated.
+            actual_cost, cost_norm = decision.estimated_cost_usd, 1.0
+        else:
+            actual_cost = chosen.cost(input_tokens, output_tokens)
+            cost_norm = float(normalised_costs(candidates, input_tokens, output_tokens)[candidates.index(chosen)])
+        return FeedbackRecord(
+            decision_id=decision.decision_id,
+            quality=quality,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            latency_ms=request.latency_ms,
+            error=request.error,
+            reward=reward(quality, decision.cost_weight, cost_norm),
+            actual_cost_usd=actual_cost,
+            created_at=time.time(),
+        )
+
+    def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
+        if decision.model not in self.registry:
+            return
+        self.learner.learn(context, self.registry[decision.model], record.quality, decision.probability)
+
+    def _replay_feedback(self) -> None:
+        """Learn what was logged after the snapshot, so a restart loses no learning."""
+        replayed = 0
+        for seq, decision, context, record in self.log.feedback_after(self._learned_seq):
+            self._learn(decision, context, record)
+            self._learned_seq = seq
+            replayed += 1
+        if replayed:
+            log.info("replayed %d feedback(s) logged after the last snapshot", replayed)

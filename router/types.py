@@ -1,0 +1,124 @@
+"""Plain data passed through the service; protobuf is converted to these at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Constraints:
+    allowed_models: tuple[str, ...] = ()
+    max_cost_usd: float | None = None
+    expected_output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    team: str = ""
+    project: str = ""
+    feature: str = ""
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    tenant_id: str
+    messages: tuple[ChatMessage, ...]
+    cost_weight: float | None = None
+    constraints: Constraints = field(default_factory=Constraints)
+    metadata: Metadata = field(default_factory=Metadata)
+    task_hint: str = ""
+
+    @property
+    def system_prompt(self) -> str:
+        return "\n".join(m.content for m in self.messages if m.role == "system")
+
+    @property
+    def conversation_text(self) -> str:
+        """Every non-system turn, in order: what the model is asked to answer."""
+        return "\n".join(m.content for m in self.messages if m.role != "system")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the learner sees of a prompt; logged with the decision so it can learn later."""
+
+    embedding: np.ndarray
+    category: str
+    complexity: float
+    input_tokens: int
+    output_tokens: int
+
+
+class Reason:
+    SAFETY_FLOOR = "safety_floor"
+    RULE = "rule"
+    BANDIT = "bandit"
+    ONLY_MODEL_ALLOWED = "only_model_allowed"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the policy picked, and with what probability, among which models."""
+
+    model: str
+    probability: float
+    reason: str
+    candidates: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    fallbacks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    tenant_id: str
+    created_at: float
+    model: str
+    provider: str
+    probability: float
+    reason: str
+    category: str
+    security: bool
+    complexity: float
+    cost_weight: float
+    estimated_input_tokens: int
+    estimated_output_tokens: int
+    estimated_cost_usd: float
+    candidates: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    fallbacks: tuple[str, ...]
+    metadata: Metadata = field(default_factory=Metadata)
+
+
+@dataclass(frozen=True)
+class FeedbackRequest:
+    decision_id: str
+    quality: float | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float = 0.0
+    error: bool = False
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """A settled feedback as logged: what was learned and what the call cost."""
+
+    decision_id: str
+    quality: float
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    error: bool
+    reward: float
+    actual_cost_usd: float
+    created_at: float

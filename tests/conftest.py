@@ -1,0 +1,71 @@
+"""Shared fixtures: the embedding model loads once per test session (it takes ~10 s)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from learners.snapshots import SnapshotStore  # noqa: E402
+from router.config import Settings  # noqa: E402
+from router.registry import Registry  # noqa: E402
+from router.service import RouterService  # noqa: E402
+from router.store import SQLiteDecisionLog  # noqa: E402
+from router.types import ChatMessage, Context, RouteRequest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from router.embedding import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def classifier(embedder):
+    from router.classifier import Classifier
+
+    return Classifier(embedder)
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return Registry.from_yaml()
+
+
+@pytest.fixture
+def make_service(tmp_path, embedder, classifier, registry):
+    """A RouterService on a fresh data directory; call again with the same dir to 'restart'."""
+    made = []
+
+    def make(data_dir: Path = tmp_path, **settings) -> RouterService:
+        config = Settings(data_dir=data_dir, **settings)
+        service = RouterService(
+            config, registry, embedder, classifier,
+            SQLiteDecisionLog(data_dir / "decisions.sqlite"),
+            SnapshotStore(data_dir / "snapshots"),
+        )
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        try:
+            service.close()
+        except Exception:
+            pass  # already closed by the test
+
+
+def user_request(text: str, tenant: str = "acme", **fields) -> RouteRequest:
+    return RouteRequest(tenant_id=tenant, messages=(ChatMessage("user", text),), **fields)
+
+
+def random_context(seed: int, category: str = "chat", input_tokens: int = 200, output_tokens: int = 300) -> Context:
+    rng = np.random.default_rng(seed)
+    vector = rng.normal(size=384).astype(np.float32)
+    return Context(vector / np.linalg.norm(vector), category, float(rng.uniform()), input_tokens, output_tokens)
