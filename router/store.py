@@ -91,7 +91,9 @@ class SQLiteDecisionLog:
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
         with self._lock:
-            row = self._db.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE decision_id = ?", (decision_id,)
+            ).fetchone()
         if row is None:
             raise NotFound(f"decision {decision_id!r} is not in the log")
         return _decision_from_row(row)
@@ -136,7 +138,7 @@ _DECISION_FIELDS = [
     "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
     "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
 ]
-_DECISION_COLUMNS = ", ".join(f"d.{c}" if c == "decision_id" else c for c in _DECISION_FIELDS)
+_DECISION_COLUMNS = ", ".join(f"d.{c}" for c in _DECISION_FIELDS)
 
 
 def _decision_row(decision: Decision, context: Context) -> dict:

@@ -44,12 +44,7 @@ def make_service(tmp_path, embedder, classifier, registry):
     made = []
 
     def make(data_dir: Path = tmp_path, **settings) -> RouterService:
-        config = Settings(data_dir=data_dir, **settings)
-        service = RouterService(
-            config, registry, embedder, classifier,
-            SQLiteDecisionLog(data_dir / "decisions.sqlite"),
-            SnapshotStore(data_dir / "snapshots"),
-        )
+        service = new_service(data_dir, embedder, classifier, registry, **settings)
         made.append(service)
         return service
 
@@ -59,6 +54,13 @@ def make_service(tmp_path, embedder, classifier, registry):
             service.close()
         except Exception:
             pass  # already closed by the test
+
+
+def new_service(data_dir: Path, embedder, classifier, registry: Registry, **settings) -> RouterService:
+    return RouterService(
+        Settings(data_dir=data_dir, **settings), registry, embedder, classifier,
+        SQLiteDecisionLog(data_dir / "decisions.sqlite"), SnapshotStore(data_dir / "snapshots"),
+    )
 
 
 def user_request(text: str, tenant: str = "acme", **fields) -> RouteRequest:

@@ -1,0 +1,129 @@
+"""Route and Feedback in process: logging, rewards, exactly-once learning, restarts."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from router.errors import AlreadyExists, InvalidArgument, NotFound
+from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from tests.conftest import new_service, user_request
+
+PROMPTS = [
+    "Write a Python function that merges two sorted lists.",
+    "What is the capital of Portugal?",
+    "Summarize the main causes of the French Revolution in three bullet points.",
+    "Our checkout page throws a 500 error when the cart is empty; here is the stack trace.",
+    "Write a haiku about autumn rain.",
+]
+
+
+def test_a_routed_decision_is_in_the_log_before_the_answer_returns(make_service):
+    service = make_service()
+    decision = service.route(user_request(PROMPTS[0]))
+    logged, context = service.log.decision(decision.decision_id)
+    assert logged == decision
+    assert context.embedding.shape == (384,)
+    assert decision.model in decision.candidates
+    assert decision.estimated_cost_usd == pytest.approx(
+        service.registry[decision.model].cost(decision.estimated_input_tokens, decision.estimated_output_tokens))
+
+
+def test_lambda_comes_from_the_request_then_the_tenant_then_the_default(make_service):
+    service = make_service(default_cost_weight=0.4, tenants={"frugal": {"cost_weight": 2.0}})
+    assert service.route(user_request("hi", tenant="acme")).cost_weight == 0.4
+    assert service.route(user_request("hi", tenant="frugal")).cost_weight == 2.0
+    assert service.route(user_request("hi", tenant="frugal", cost_weight=0.0)).cost_weight == 0.0
+
+
+def test_reward_is_quality_minus_lambda_times_normalised_cost(make_service):
+    service = make_service()
+    decision = service.route(user_request(PROMPTS[2], cost_weight=0.5))
+    record = service.feedback(FeedbackRequest(decision.decision_id, 0.8, input_tokens=400, output_tokens=600))
+    registry = service.registry
+    costs = {m: registry[m].cost(400, 600) for m in decision.candidates}
+    assert record.actual_cost_usd == pytest.approx(costs[decision.model])
+    assert record.reward == pytest.approx(0.8 - 0.5 * costs[decision.model] / max(costs.values()))
+
+
+def test_an_error_is_learned_as_quality_zero(make_service):
+    service = make_service()
+    decision = service.route(user_request(PROMPTS[1]))
+    record = service.feedback(FeedbackRequest(decision.decision_id, None, error=True))
+    assert record.quality == 0.0 and record.error
+
+
+def test_feedback_is_learned_once_and_a_second_one_is_refused(make_service):
+    service = make_service()
+    decision = service.route(user_request(PROMPTS[3]))
+    service.feedback(FeedbackRequest(decision.decision_id, 0.9))
+    updates = service.learner.updates
+    with pytest.raises(AlreadyExists):
+        service.feedback(FeedbackRequest(decision.decision_id, 0.1))
+    assert service.learner.updates == updates
+
+
+def test_feedback_for_an_unknown_decision_is_not_found(make_service):
+    with pytest.raises(NotFound):
+        make_service().feedback(FeedbackRequest("no-such-decision", 0.5))
+
+
+def test_a_refused_request_stores_nothing(make_service):
+    service = make_service()
+    with pytest.raises(InvalidArgument):
+        service.route(user_request("hi", cost_weight=-1.0))
+    assert list(service.log.feedback_after(0)) == []
+    count = service.log._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+    assert count == 0
+
+
+@pytest.mark.parametrize("snapshot_every", [1_000, 4])
+def test_a_restart_after_a_crash_rebuilds_the_learner_exactly(make_service, tmp_path, snapshot_every):
+    """Snapshot (if any) plus replay of the feedback logged after it equals never having stopped."""
+    crashed = make_service(tmp_path / "data", learner={"snapshot_every": snapshot_every})
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        decision = crashed.route(user_request(PROMPTS[i % len(PROMPTS)]))
+        crashed.feedback(FeedbackRequest(decision.decision_id, float(rng.uniform())))
+    # No close(): the process "dies" here, with no final snapshot.
+    restarted = make_service(tmp_path / "data", learner={"snapshot_every": snapshot_every})
+    assert restarted.learner.updates == crashed.learner.updates == 10
+    _, context = crashed.log.decision(decision.decision_id)
+    models = list(crashed.registry)
+    np.testing.assert_allclose(restarted.learner.predict(context, models), crashed.learner.predict(context, models),
+                               atol=1e-6)
+
+
+def test_feedback_for_a_decision_made_before_a_restart_is_accepted_once(make_service, tmp_path):
+    first = make_service(tmp_path / "data")
+    answered = first.route(user_request(PROMPTS[0]))
+    pending = first.route(user_request(PROMPTS[1]))
+    first.feedback(FeedbackRequest(answered.decision_id, 0.7))
+    first.close()
+    second = make_service(tmp_path / "data")
+    assert second.feedback(FeedbackRequest(pending.decision_id, 0.9)).quality == 0.9
+    with pytest.raises(AlreadyExists):
+        second.feedback(FeedbackRequest(answered.decision_id, 0.9))
+
+
+@pytest.fixture(scope="module")
+def shared_service(tmp_path_factory, embedder, classifier, registry):
+    """One service for all of a property test's examples: one per example would be slow."""
+    data_dir = tmp_path_factory.mktemp("shared")
+    service = new_service(data_dir, embedder, classifier, registry)
+    yield service
+    service.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(min_size=1, max_size=300).filter(lambda t: t.strip()),
+    system=st.sampled_from(["", "You are a helpful assistant.", "You review code."]),
+    cost_weight=st.floats(0, 50, allow_nan=False),
+)
+def test_any_request_hinted_security_gets_a_premium_model(shared_service, text, system, cost_weight):
+    service = shared_service
+    messages = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", text),)
+    decision = service.route(RouteRequest("acme", messages, cost_weight=cost_weight, task_hint="security"))
+    assert decision.security
+    assert service.registry[decision.model].tier == "premium"
+    assert all(service.registry[m].tier == "premium" for m in decision.fallbacks)
