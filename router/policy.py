@@ -1,18 +1,11 @@
-"""Which models may answer, and which one does: constraints, the safety floor, then the bandit."""
+"""Which models may answer a request: the caller's constraints, then the safety floor."""
 
 from __future__ import annotations
 
-import threading
-
-import numpy as np
-
-from learners.exploration import exploration_gamma, inverse_gap_probabilities
-from learners.vw_bandit import QualityLearner
-from router.config import LearnerSettings
 from router.errors import InvalidArgument
 from router.registry import ModelSpec, Registry
 from router.safety import floor_candidates
-from router.types import Choice, Constraints, Context, Reason
+from router.types import Constraints, Context, Reason
 
 
 def eligible_models(registry: Registry, context: Context, constraints: Constraints) -> list[ModelSpec]:
@@ -37,58 +30,20 @@ def eligible_models(registry: Registry, context: Context, constraints: Constrain
     return models
 
 
-def normalised_costs(models: list[ModelSpec], input_tokens: int, output_tokens: int) -> np.ndarray:
-    """Each model's cost over the most expensive candidate's, for the same tokens: in (0, 1]."""
-    costs = np.array([m.cost(input_tokens, output_tokens) for m in models])
-    return costs / costs.max()
-
-
-class BanditPolicy:
-    """score_a = q̂_a − λ·cost_a/cost_max; exploration by inverse-gap weighting of the scores."""
-
-    def __init__(self, registry: Registry, learner: QualityLearner, settings: LearnerSettings):
-        self.registry = registry
-        self.learner = learner
-        self.settings = settings
-        self._rng = np.random.default_rng(settings.seed)
-        self._rng_lock = threading.Lock()
-
-    def choose(self, context: Context, security: bool, cost_weight: float, constraints: Constraints) -> Choice:
-        eligible = eligible_models(self.registry, context, constraints)
-        candidates = floor_candidates(eligible, security)
-        if not candidates:
-            raise InvalidArgument(
-                "constraints",
-                "a security task needs a premium model and the constraints allow none "
-                f"(allowed: {', '.join(m.id for m in eligible)})",
-            )
-        scores = self.scores(context, candidates, cost_weight)
-        probabilities = self.probabilities(scores)
-        index = self._draw(probabilities)
-        order = np.argsort(-scores, kind="stable")
-        return Choice(
-            model=candidates[index].id,
-            probability=float(probabilities[index]),
-            reason=_reason(security, len(candidates)),
-            candidates=tuple(m.id for m in candidates),
-            probabilities=tuple(float(p) for p in probabilities),
-            fallbacks=tuple(candidates[i].id for i in order if i != index),
+def candidate_models(registry: Registry, context: Context, security: bool, constraints: Constraints) -> list[ModelSpec]:
+    """Eligible models narrowed by the safety floor; refused when the floor leaves none."""
+    eligible = eligible_models(registry, context, constraints)
+    candidates = floor_candidates(eligible, security)
+    if not candidates:
+        raise InvalidArgument(
+            "constraints",
+            "a security task needs a premium model and the constraints allow none "
+            f"(allowed: {', '.join(m.id for m in eligible)})",
         )
-
-    def scores(self, context: Context, candidates: list[ModelSpec], cost_weight: float) -> np.ndarray:
-        quality = self.learner.predict(context, candidates)
-        return quality - cost_weight * normalised_costs(candidates, context.input_tokens, context.output_tokens)
-
-    def probabilities(self, scores: np.ndarray) -> np.ndarray:
-        gamma = exploration_gamma(self.settings.gamma_scale, self.learner.updates)
-        return inverse_gap_probabilities(scores, gamma, self.settings.min_probability)
-
-    def _draw(self, probabilities: np.ndarray) -> int:
-        with self._rng_lock:
-            return int(self._rng.choice(len(probabilities), p=probabilities))
+    return candidates
 
 
-def _reason(security: bool, n_candidates: int) -> str:
+def reason_for(security: bool, n_candidates: int) -> str:
     if security:
         return Reason.SAFETY_FLOOR
     if n_candidates == 1:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from router.categories import QUALITY_COLUMN
@@ -98,3 +99,13 @@ class Registry:
 
     def cheapest(self, input_tokens: int, output_tokens: int) -> ModelSpec:
         return min(self, key=lambda m: m.cost(input_tokens, output_tokens))
+
+
+def normalised_costs(models: list[ModelSpec], input_tokens: int, output_tokens: int) -> np.ndarray:
+    """Each model's cost over the most expensive one's, for the same tokens: in (0, 1].
+
+    Free models (all costs 0) normalise to 0 rather than dividing by zero.
+    """
+    costs = np.array([m.cost(input_tokens, output_tokens) for m in models])
+    top = costs.max()
+    return costs / top if top > 0 else costs

@@ -7,14 +7,16 @@ import threading
 import time
 import uuid
 
+from learners.bandit import BanditPolicy
+from learners.policies import Situation
 from learners.snapshots import SnapshotStore
 from learners.vw_bandit import QualityLearner
 from router.categories import DEFAULT_OUTPUT_TOKENS
 from router.classifier import Classifier
 from router.config import Settings
 from router.embedding import Embedder
-from router.policy import BanditPolicy, normalised_costs
-from router.registry import Registry
+from router.policy import candidate_models, reason_for
+from router.registry import Registry, normalised_costs
 from router.store import DecisionLog
 from router.tokens import estimate_tokens
 from router.types import Context, Decision, FeedbackRecord, FeedbackRequest, RouteRequest
@@ -45,7 +47,7 @@ class RouterService:
         self.log = decision_log
         self.snapshots = snapshots
         learner, self._learned_seq = snapshots.load(settings.learner.vw_args)
-        self.policy = BanditPolicy(registry, learner, settings.learner)
+        self.policy = BanditPolicy(learner, settings.learner)
         # One lock orders feedback: the log's sequence is the order of learning, so replay after a
         # crash rebuilds exactly the state the learner had.
         self._feedback_lock = threading.Lock()
@@ -56,12 +58,9 @@ class RouterService:
         return self.policy.learner
 
     def route(self, request: RouteRequest) -> Decision:
-        validate_route(request, self.settings, self.registry)
-        context, security = self._context(request)
-        cost_weight = (
-            request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
-        )
-        choice = self.policy.choose(context, security, cost_weight, request.constraints)
+        situation, security = self.situation(request)
+        choice = self.policy.choose(situation)
+        context = situation.context
         model = self.registry[choice.model]
         decision = Decision(
             decision_id=uuid.uuid4().hex,
@@ -70,17 +69,17 @@ class RouterService:
             model=model.id,
             provider=model.provider,
             probability=choice.probability,
-            reason=choice.reason,
+            reason=reason_for(security, len(situation.candidates)),
             category=context.category,
             security=security,
             complexity=context.complexity,
-            cost_weight=cost_weight,
+            cost_weight=situation.cost_weight,
             estimated_input_tokens=context.input_tokens,
             estimated_output_tokens=context.output_tokens,
             estimated_cost_usd=model.cost(context.input_tokens, context.output_tokens),
-            candidates=choice.candidates,
+            candidates=tuple(m.id for m in situation.candidates),
             probabilities=choice.probabilities,
-            fallbacks=choice.fallbacks,
+            fallbacks=tuple(m for m in choice.ranking if m != choice.model),
             metadata=request.metadata,
         )
         self.log.record_decision(decision, context)
@@ -97,6 +96,16 @@ class RouterService:
             if self.learner.updates % self.settings.learner.snapshot_every == 0:
                 self.snapshot()
         return record
+
+    def situation(self, request: RouteRequest) -> tuple[Situation, bool]:
+        """What a policy decides on for this request, and whether it is a security task."""
+        validate_route(request, self.settings, self.registry)
+        context, security = self._context(request)
+        cost_weight = (
+            request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
+        )
+        candidates = candidate_models(self.registry, context, security, request.constraints)
+        return Situation(context, tuple(candidates), cost_weight), security
 
     def snapshot(self) -> None:
         self.snapshots.save(self.learner, self._learned_seq)
@@ -147,7 +156,7 @@ class RouterService:
     def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
         if decision.model not in self.registry:
             return
-        self.learner.learn(context, self.registry[decision.model], record.quality, decision.probability)
+        self.policy.learn(context, self.registry[decision.model], record.quality, decision.probability)
 
     def _replay_feedback(self) -> None:
         """Learn what was logged after the snapshot, so a restart loses no learning."""

@@ -66,18 +66,6 @@ class Reason:
 
 
 @dataclass(frozen=True)
-class Choice:
-    """What the policy picked, and with what probability, among which models."""
-
-    model: str
-    probability: float
-    reason: str
-    candidates: tuple[str, ...]
-    probabilities: tuple[float, ...]
-    fallbacks: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Decision:
     decision_id: str
     tenant_id: str

@@ -1,21 +1,29 @@
-"""The policy: the safety floor is never violated, and the bandit's probabilities are a distribution."""
+"""Candidates and the bandit: the safety floor is never violated, probabilities are a distribution."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from learners.bandit import BanditPolicy
 from learners.exploration import inverse_gap_probabilities
+from learners.policies import Choice, Situation
 from learners.vw_bandit import QualityLearner
 from router.categories import CATEGORIES
 from router.config import LearnerSettings
 from router.errors import InvalidArgument
-from router.policy import BanditPolicy
+from router.policy import candidate_models, reason_for
 from router.registry import Registry
 from router.types import Constraints, Reason
 from tests.conftest import random_context
 
 REGISTRY = Registry.from_yaml()
-POLICY = BanditPolicy(REGISTRY, QualityLearner(LearnerSettings().vw_args), LearnerSettings())
+BANDIT = BanditPolicy(QualityLearner(LearnerSettings().vw_args), LearnerSettings())
+
+
+def route(context, security: bool, cost_weight: float, constraints: Constraints) -> Choice:
+    """The decision path of Route after classification: candidates, floor, then the bandit."""
+    candidates = candidate_models(REGISTRY, context, security, constraints)
+    return BANDIT.choose(Situation(context, tuple(candidates), cost_weight))
 
 contexts = st.builds(
     random_context,
@@ -32,7 +40,7 @@ cost_weights = st.floats(0, 100, allow_nan=False)
 @given(context=contexts, cost_weight=cost_weights, allowed=allowed_sets)
 def test_a_security_task_only_ever_gets_a_premium_model(context, cost_weight, allowed):
     try:
-        choice = POLICY.choose(context, True, cost_weight, Constraints(allowed_models=tuple(allowed)))
+        choice = route(context, True, cost_weight, Constraints(allowed_models=tuple(allowed)))
     except InvalidArgument:
         # Refusing is the only way out when the constraints leave no premium model.
         eligible = allowed or REGISTRY.ids
@@ -40,22 +48,21 @@ def test_a_security_task_only_ever_gets_a_premium_model(context, cost_weight, al
                        for m in eligible)
         return
     assert REGISTRY[choice.model].tier == "premium"
-    assert all(REGISTRY[m].tier == "premium" for m in choice.candidates + choice.fallbacks)
-    assert choice.reason == Reason.SAFETY_FLOOR
+    assert all(REGISTRY[m].tier == "premium" for m in choice.ranking)
 
 
 @settings(max_examples=300, deadline=None)
 @given(context=contexts, cost_weight=cost_weights, allowed=allowed_sets, security=st.booleans())
 def test_probabilities_form_a_distribution_and_the_chosen_one_is_logged(context, cost_weight, allowed, security):
     try:
-        choice = POLICY.choose(context, security, cost_weight, Constraints(allowed_models=tuple(allowed)))
+        choice = route(context, security, cost_weight, Constraints(allowed_models=tuple(allowed)))
     except InvalidArgument:
         return
     assert 0 < choice.probability <= 1
     assert all(0 < p <= 1 for p in choice.probabilities)
     assert sum(choice.probabilities) == pytest.approx(1.0)
-    assert choice.probability == choice.probabilities[choice.candidates.index(choice.model)]
-    assert set(choice.fallbacks) == set(choice.candidates) - {choice.model}
+    assert choice.probability in choice.probabilities
+    assert choice.model in choice.ranking and len(choice.ranking) == len(choice.probabilities)
 
 
 @settings(max_examples=500, deadline=None)
@@ -80,30 +87,37 @@ def test_larger_gaps_and_larger_gamma_mean_less_exploration():
 
 
 def test_a_single_allowed_model_is_chosen_with_certainty():
-    choice = POLICY.choose(random_context(1), False, 0.3, Constraints(allowed_models=("gpt-4o",)))
-    assert (choice.model, choice.probability, choice.reason) == ("gpt-4o", 1.0, Reason.ONLY_MODEL_ALLOWED)
+    choice = route(random_context(1), False, 0.3, Constraints(allowed_models=("gpt-4o",)))
+    assert (choice.model, choice.probability) == ("gpt-4o", 1.0)
+
+
+def test_the_reason_says_why_there_was_no_choice():
+    assert reason_for(True, 2) == Reason.SAFETY_FLOOR
+    assert reason_for(True, 1) == Reason.SAFETY_FLOOR
+    assert reason_for(False, 1) == Reason.ONLY_MODEL_ALLOWED
+    assert reason_for(False, 3) == Reason.BANDIT
 
 
 def test_a_model_whose_context_window_is_too_small_is_never_chosen():
     context = random_context(2, input_tokens=100_000)  # deepseek-chat holds 64k
     for _ in range(50):
-        choice = POLICY.choose(context, False, 0.0, Constraints(allowed_models=("deepseek-chat", "gpt-4o-mini")))
+        choice = route(context, False, 0.0, Constraints(allowed_models=("deepseek-chat", "gpt-4o-mini")))
         assert choice.model == "gpt-4o-mini"
 
 
 def test_constraints_no_model_can_meet_are_refused_naming_the_field():
     with pytest.raises(InvalidArgument, match="constraints.max_cost_usd"):
-        POLICY.choose(random_context(3), False, 0.3, Constraints(max_cost_usd=1e-12))
+        route(random_context(3), False, 0.3, Constraints(max_cost_usd=1e-12))
     with pytest.raises(InvalidArgument, match="messages"):
-        POLICY.choose(random_context(4, input_tokens=2_000_000), False, 0.3, Constraints())
+        route(random_context(4, input_tokens=2_000_000), False, 0.3, Constraints())
     with pytest.raises(InvalidArgument, match="security task needs a premium model"):
-        POLICY.choose(random_context(5), True, 0.3, Constraints(allowed_models=("gpt-4o-mini",)))
+        route(random_context(5), True, 0.3, Constraints(allowed_models=("gpt-4o-mini",)))
 
 
 def test_with_a_large_cost_weight_the_cheap_models_win():
     counts = {}
     for seed in range(200):
-        model = POLICY.choose(random_context(seed), False, 50.0, Constraints()).model
+        model = route(random_context(seed), False, 50.0, Constraints()).model
         counts[model] = counts.get(model, 0) + 1
     budget_share = sum(n for m, n in counts.items() if REGISTRY[m].tier == "budget") / 200
     assert budget_share > 0.8
