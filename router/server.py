@@ -7,21 +7,16 @@ import signal
 import threading
 from concurrent import futures
 from contextlib import contextmanager
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from learners.snapshots import SnapshotStore
 from router import wire
-from router.classifier import Classifier
 from router.config import Settings
 from router.embedding import MiniLMEmbedder
 from router.errors import AlreadyExists, InvalidArgument, NotFound, RouterError
 from router.generated import router_pb2_grpc
-from router.registry import Registry
-from router.service import RouterService
-from router.store import SQLiteDecisionLog
+from router.service import RouterService, open_service
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +51,6 @@ def _status_from_errors(context: grpc.ServicerContext):
         context.abort(_STATUS.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION), str(exc))
 
 
-def build_service(settings: Settings) -> RouterService:
-    """Everything the service needs, on the embedded defaults, under the data directory."""
-    registry = Registry.from_yaml(settings.registry_path)
-    embedder = MiniLMEmbedder()
-    data_dir = Path(settings.data_dir)
-    return RouterService(
-        settings=settings,
-        registry=registry,
-        embedder=embedder,
-        classifier=Classifier(embedder),
-        decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
-        snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
-    )
-
-
 class RunningServer:
     """A started gRPC server around a service; stop() drains calls, snapshots and closes the log."""
 
@@ -102,7 +82,7 @@ class RunningServer:
 
 def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight calls and snapshot."""
-    running = RunningServer(build_service(settings), port, host, settings.max_workers)
+    running = RunningServer(open_service(settings, MiniLMEmbedder()), port, host, settings.max_workers)
     # The line a supervisor (or the demo) waits for; with --port 0 it is how the port is learnt.
     print(f"banditroute serving on {host}:{running.port} (data in {settings.data_dir})", flush=True)
     done = threading.Event()

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from learners.bandit import BanditPolicy
 from learners.policies import Situation
@@ -17,7 +18,7 @@ from router.config import Settings
 from router.embedding import Embedder
 from router.policy import candidate_models, reason_for
 from router.registry import Registry, normalised_costs
-from router.store import DecisionLog
+from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
 from router.types import Context, Decision, FeedbackRecord, FeedbackRequest, RouteRequest
 from router.validation import validate_feedback, validate_route
@@ -167,3 +168,21 @@ class RouterService:
             replayed += 1
         if replayed:
             log.info("replayed %d feedback(s) logged after the last snapshot", replayed)
+
+
+def open_service(
+    settings: Settings,
+    embedder: Embedder,
+    classifier: Classifier | None = None,
+    registry: Registry | None = None,
+) -> RouterService:
+    """A service on the embedded defaults: the SQLite log and learner snapshots under data_dir."""
+    data_dir = Path(settings.data_dir)
+    return RouterService(
+        settings=settings,
+        registry=registry or Registry.from_yaml(settings.registry_path),
+        embedder=embedder,
+        classifier=classifier or Classifier(embedder),
+        decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
+        snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
+    )

@@ -11,11 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from learners.snapshots import SnapshotStore  # noqa: E402
 from router.config import Settings  # noqa: E402
 from router.registry import Registry  # noqa: E402
-from router.service import RouterService  # noqa: E402
-from router.store import SQLiteDecisionLog  # noqa: E402
+from router.service import RouterService, open_service  # noqa: E402
 from router.types import ChatMessage, Context, RouteRequest  # noqa: E402
 
 
@@ -57,10 +55,7 @@ def make_service(tmp_path, embedder, classifier, registry):
 
 
 def new_service(data_dir: Path, embedder, classifier, registry: Registry, **settings) -> RouterService:
-    return RouterService(
-        Settings(data_dir=data_dir, **settings), registry, embedder, classifier,
-        SQLiteDecisionLog(data_dir / "decisions.sqlite"), SnapshotStore(data_dir / "snapshots"),
-    )
+    return open_service(Settings(data_dir=data_dir, **settings), embedder, classifier, registry)
 
 
 def user_request(text: str, tenant: str = "acme", **fields) -> RouteRequest:
