@@ -133,7 +133,7 @@ def _add_demo(commands) -> None:
                             "send synthetic prompts over gRPC with quality feedback from a simulated world, and "
                             "report what it routed, what it learned and what it saved against always using the "
                             "premium model.")
-    p.add_argument("--requests", type=int, default=3000, help="number of prompts (default 3000)")
+    p.add_argument("--requests", type=int, default=2000, help="number of prompts (default 2000)")
     p.add_argument("--seed", type=int, default=7, help="seed of the traffic and the world (default 7)")
     p.add_argument("--cost-weight", type=float, default=None, help="λ for every request (service default otherwise)")
     p.add_argument("--data-dir", type=Path, help="keep the server's data here instead of a temporary directory")

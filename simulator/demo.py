@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from router.categories import SECURITY_CRITICAL
 from router.client import RouterClient
 from router.process import ServerProcess
 from router.registry import Registry
@@ -48,22 +49,26 @@ def route_request(prompt: SyntheticPrompt, cost_weight: float | None) -> RouteRe
 
 
 def drive(client: RouterClient, prompts: list[SyntheticPrompt], world: World, registry: Registry,
-          cost_weight: float | None) -> tuple[Tally, Tally, Tally, int]:
+          cost_weight: float | None) -> tuple[Tally, Tally, Tally, Counter]:
     """Route every prompt, feed back the world's noisy quality; tally the first and last fifth apart."""
     total, first, last = Tally(), Tally(), Tally()
     window = max(1, len(prompts) // 5)
-    safety_violations = 0
+    security = Counter()
     for i, prompt in enumerate(tqdm(prompts, desc="routing", unit="req")):
         decision = client.route(route_request(prompt, cost_weight))
         model = decision["model"]
-        if decision["security"] and registry[model].tier != "premium":
-            safety_violations += 1
+        premium = registry[model].tier == "premium"
+        # A violation is a flagged prompt below premium; a miss is a true security prompt the
+        # classifier did not flag (the floor cannot act on what it is not told).
+        security["violations"] += decision["security"] and not premium
+        security["missed"] += prompt.category == SECURITY_CRITICAL and not decision["security"]
+        security["true"] += prompt.category == SECURITY_CRITICAL
         for tally in [total] + ([first] if i < window else []) + ([last] if i >= len(prompts) - window else []):
             tally.add(prompt, model, registry, world)
         quality = world.observe(model, prompt)
         if quality is not None:  # some feedback never arrives, as in production
             client.feedback(FeedbackRequest(decision["decision_id"], quality, prompt.input_tokens, prompt.output_tokens))
-    return total, first, last, safety_violations
+    return total, first, last, security
 
 
 def run_demo(requests: int, seed: int, cost_weight: float | None, data_dir: Path | None) -> int:
@@ -73,14 +78,14 @@ def run_demo(requests: int, seed: int, cost_weight: float | None, data_dir: Path
     with tempfile.TemporaryDirectory(prefix="banditroute-demo-") as tmp:
         print("starting the server (loading the embedding model)…", flush=True)
         with ServerProcess(data_dir or Path(tmp)) as server, RouterClient(server.addr) as client:
-            total, first, last, violations = drive(client, prompts, world, registry, cost_weight)
+            total, first, last, security = drive(client, prompts, world, registry, cost_weight)
             exit_code = server.stop()
-    print_report(total, first, last, violations, registry)
+    print_report(total, first, last, security, registry)
     print(f"\nserver stopped with exit code {exit_code}")
-    return 0 if exit_code == 0 and violations == 0 else 1
+    return 0 if exit_code == 0 and security["violations"] == 0 else 1
 
 
-def print_report(total: Tally, first: Tally, last: Tally, violations: int, registry: Registry) -> None:
+def print_report(total: Tally, first: Tally, last: Tally, security: Counter, registry: Registry) -> None:
     baseline = registry.baseline_model
     print(f"\n== What it routed ({total.requests} requests) ==")
     _print_mix(total.by_category, registry)
@@ -98,7 +103,8 @@ def print_report(total: Tally, first: Tally, last: Tally, violations: int, regis
           f"saved {1 - total.cost / total.premium_cost:.1%} of the cost")
     print(f"expected quality {total.quality / total.requests:.3f} vs {total.premium_quality / total.requests:.3f} "
           f"({total.quality / total.premium_quality:.1%} of premium's)")
-    print(f"security prompts given a non-premium model: {violations}")
+    print(f"security-flagged prompts given a non-premium model: {security['violations']}; "
+          f"security prompts the classifier did not flag: {security['missed']} of {security['true']}")
 
 
 def _print_mix(by_category: dict[str, Counter], registry: Registry) -> None:
