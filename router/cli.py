@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_route(commands)
     _add_feedback(commands)
     _add_demo(commands)
+    _add_simulate(commands)
+    _add_replay(commands)
     _add_perf(commands)
     return parser
 
@@ -144,6 +146,59 @@ def _demo(args) -> int:
     from simulator.demo import run_demo
 
     return run_demo(args.requests, args.seed, args.cost_weight, args.data_dir)
+
+
+def _add_simulate(commands) -> None:
+    from simulator.scenarios import SCENARIOS
+
+    p = commands.add_parser("simulate", help="benchmark the bandit against baselines on synthetic traffic",
+                            description="Run the bandit and the baselines (random, always-premium, always-cheapest, "
+                            "static rules, oracle) on the same synthetic traffic; print a table, write the JSON, "
+                            "plots beside it, and an MLflow run in mlruns/.")
+    p.add_argument("--scenario", default="steady", choices=sorted(SCENARIOS), help="what changes mid-run (default steady)")
+    p.add_argument("--requests", type=int, default=10_000, help="prompts in the stream (default 10000)")
+    p.add_argument("--seed", type=int, default=1, help="seed of traffic, world and exploration (default 1)")
+    p.add_argument("--cost-weight", type=float, help="λ for every request (the service default otherwise)")
+    p.add_argument("--json", type=Path, default=Path("runs/simulate.json"), help="where to write the results")
+    p.add_argument("--addr", help="drive a running server at HOST:PORT instead of an in-process one; start it "
+                   "with learner.seed equal to --seed and an empty data dir to get the in-process results")
+    p.set_defaults(run=_simulate)
+
+
+def _simulate(args) -> int:
+    from simulator.simulate import run_simulate
+
+    return run_simulate(args.scenario, args.requests, args.seed, args.json, args.cost_weight, args.addr)
+
+
+def _add_replay(commands) -> None:
+    from simulator.datasets import ROUTING_DEV
+    from simulator.replay import DEFAULT_COST_WEIGHTS
+
+    p = commands.add_parser("replay", help="replay real labelled data with bandit feedback; RouteLLM's metrics",
+                            description="Stream the prompts of a labelled CSV through the router in a seeded order, "
+                            "revealing only the chosen model's quality, once per value of λ; report APGR, CPT(50%%) "
+                            "and CPT(80%%) per source.")
+    p.add_argument("--data", type=Path, default=ROUTING_DEV, help=f"CSV: id,source,subject,prompt,<one quality "
+                   f"column per model> (default {ROUTING_DEV})")
+    p.add_argument("--seed", type=int, default=1, help="seed of the order and of exploration (default 1)")
+    p.add_argument("--cost-weights", type=float, nargs="+", default=list(DEFAULT_COST_WEIGHTS), metavar="λ",
+                   help="values of λ to sweep")
+    p.add_argument("--model", action="append", default=[], metavar="COLUMN=MODEL",
+                   help="map a quality column to a replay model id")
+    p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
+    p.set_defaults(run=_replay)
+
+
+def _replay(args) -> int:
+    from simulator.replay import run_replay
+
+    if not args.data.exists():
+        print(f"error: {args.data} does not exist (the shared data sits in ../shared/data beside a checkout)",
+              file=sys.stderr)
+        return 2
+    model_map = dict(pair.split("=", 1) for pair in args.model)
+    return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map)
 
 
 def _add_perf(commands) -> None:

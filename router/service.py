@@ -17,7 +17,7 @@ from router.classifier import Classifier
 from router.config import Settings
 from router.embedding import Embedder
 from router.policy import candidate_models, reason_for
-from router.registry import Registry, normalised_costs
+from router.registry import ModelSpec, Registry, normalised_costs
 from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
 from router.types import Context, Decision, FeedbackRecord, FeedbackRequest, RouteRequest
@@ -107,6 +107,10 @@ class RouterService:
         )
         candidates = candidate_models(self.registry, context, security, request.constraints)
         return Situation(context, tuple(candidates), cost_weight), security
+
+    def update_model(self, spec: ModelSpec) -> None:
+        """Add a model or change its price; the next request sees it (cost is applied, not learned)."""
+        self.registry = self.registry.with_model(spec)
 
     def snapshot(self) -> None:
         self.snapshots.save(self.learner, self._learned_seq)

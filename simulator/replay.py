@@ -18,7 +18,7 @@ from tqdm import tqdm
 from router.registry import Registry
 from router.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from simulator.datasets import LabelledPrompt
-from simulator.metrics import CurvePoint, apgr, cpt, curve, oracle_points
+from simulator.metrics import apgr, cpt, curve, oracle_points
 from simulator.routers import RouterUnderTest
 
 DEFAULT_COST_WEIGHTS = (0.0, 0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 1.0)
@@ -68,10 +68,10 @@ def sweep(make_router: Callable[[Path], RouterUnderTest], rows: list[LabelledPro
     for cost_weight in tqdm(cost_weights, desc="λ sweep", unit="λ"):
         with tempfile.TemporaryDirectory(prefix="banditroute-replay-") as tmp:
             router = make_router(Path(tmp))
-            runs[cost_weight] = stream(router, order, cost_weight, f"λ={cost_weight}")
-            close = getattr(router, "close", None)
-            if close:
-                close()
+            try:
+                runs[cost_weight] = stream(router, order, cost_weight, f"λ={cost_weight}")
+            finally:
+                router.close()
     return runs
 
 
@@ -118,5 +118,56 @@ def replay_report(runs: dict[float, list[Routed]], registry: Registry) -> dict:
     }
 
 
-def curve_points(report: dict, key: str = "curve") -> list[CurvePoint]:
-    return [CurvePoint(**p) for p in report[key]]
+REPLAY_COLUMNS = [
+    ("prompts", "prompts", "d"),
+    ("apgr", "APGR", ".3f"),
+    ("cpt50", "CPT(50%)", ".1%"),
+    ("cpt80", "CPT(80%)", ".1%"),
+    ("oracle_apgr", "oracle APGR", ".3f"),
+    ("weak_quality", "weak q", ".3f"),
+    ("strong_quality", "strong q", ".3f"),
+]
+
+
+def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float, ...],
+               model_map: dict[str, str]) -> int:
+    """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow."""
+    from router.classifier import Classifier
+    from simulator.datasets import load_labelled_csv
+    from simulator.plots import pgr_curves
+    from simulator.routers import InProcessRouter
+    from simulator.runs import cached_embedder, local_service, plot_path, print_table, write_json
+
+    rows = load_labelled_csv(data, model_map)
+    registry = replay_registry()
+    unknown = sorted({m for r in rows for m in r.quality} - set(registry.ids))
+    if unknown:
+        raise SystemExit(f"{data}: quality columns {', '.join(unknown)} are not replay models "
+                         f"({', '.join(registry.ids)}); map them with --model COLUMN=MODEL")
+    embedder = cached_embedder()
+    embedder.embed([r.prompt for r in rows])  # one batch up front; the stream then reads the cache
+    classifier = Classifier(embedder)
+    runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, embedder, classifier, seed, registry)),
+                 rows, seed, cost_weights)
+    report = {"data": str(data), "seed": seed, **replay_report(runs, registry)}
+    write_json(json_path, report)
+    plot = pgr_curves(report, plot_path(json_path, "pgr"))
+    track_replay(report, json_path, plot)
+    print_table(f"replay --data {data} --seed {seed} ({len(cost_weights)} values of λ, bandit feedback only)",
+                report["sources"], REPLAY_COLUMNS)
+    print(f"\nJSON: {json_path}; plot: {plot}")
+    return 0
+
+
+def track_replay(report: dict, json_path: Path, plot: Path) -> None:
+    from simulator.tracking import start_experiment
+
+    mlflow = start_experiment("replay")
+    with mlflow.start_run(run_name=f"{Path(report['data']).stem}-seed{report['seed']}"):
+        mlflow.log_params({"policy": "bandit", "data": report["data"], "seed": report["seed"],
+                           "cost_weights": ",".join(map(str, report["cost_weights"])),
+                           "models": f"{report['weak_model']},{report['strong_model']}"})
+        for source, figures in report["sources"].items():
+            mlflow.log_metrics({f"{source}_{k}": figures[k] for k in ("apgr", "cpt50", "cpt80", "oracle_apgr")})
+        mlflow.log_artifact(str(json_path))
+        mlflow.log_artifact(str(plot))

@@ -23,6 +23,8 @@ class RouterUnderTest(Protocol):
 
     def feedback(self, request: FeedbackRequest) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class InProcessRouter:
     def __init__(self, service: RouterService):
@@ -35,6 +37,9 @@ class InProcessRouter:
     def feedback(self, request: FeedbackRequest) -> None:
         self.service.feedback(request)
 
+    def close(self) -> None:
+        self.service.close()
+
 
 class RemoteRouter:
     def __init__(self, client: RouterClient):
@@ -46,3 +51,6 @@ class RemoteRouter:
 
     def feedback(self, request: FeedbackRequest) -> None:
         self.client.feedback(request)
+
+    def close(self) -> None:
+        self.client.close()

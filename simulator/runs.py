@@ -1,0 +1,48 @@
+"""What the simulate and replay commands share: a local service, output files, MLflow, tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from router.classifier import Classifier
+from router.config import LearnerSettings, Settings
+from router.registry import Registry
+from router.service import RouterService, open_service
+from simulator.embedding_cache import CachedEmbedder
+
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def cached_embedder() -> CachedEmbedder:
+    from router.embedding import MiniLMEmbedder
+
+    return CachedEmbedder(MiniLMEmbedder(), EMBEDDING_MODEL)
+
+
+def local_service(data_dir: Path, embedder: CachedEmbedder, classifier: Classifier, seed: int,
+                  registry: Registry | None = None) -> RouterService:
+    """A fresh service for a benchmark run: its own log, nothing learned, exploration seeded.
+
+    The log is not fsynced per write: a benchmark that dies is simply run again.
+    """
+    settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", learner=LearnerSettings(seed=seed))
+    return open_service(settings, embedder, classifier, registry)
+
+
+def write_json(path: Path, document: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def plot_path(json_path: Path, name: str) -> Path:
+    return json_path.with_name(f"{json_path.stem}-{name}.png")
+
+
+def print_table(title: str, rows: dict[str, dict], columns: list[tuple[str, str, str]]) -> None:
+    """rows: name → figures; columns: (key, heading, format)."""
+    print(f"\n{title}")
+    print(f"{'':18}" + "".join(f"{heading:>14}" for _, heading, _ in columns))
+    for name, figures in rows.items():
+        print(f"{name:18}" + "".join(f"{format(figures[key], fmt):>14}" for key, _, fmt in columns))
