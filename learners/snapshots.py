@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from learners.vw_bandit import QualityLearner
@@ -28,18 +29,18 @@ class SnapshotStore:
             old.unlink(missing_ok=True)
         return path
 
-    def load(self, vw_args: str) -> tuple[QualityLearner, int]:
+    def load(self, make_learner: Callable[[Path | None], QualityLearner]) -> tuple[QualityLearner, int]:
         """The newest snapshot that loads, and the feedback sequence it covers; a fresh learner at 0."""
         for path, seq, updates in self._snapshots():
             try:
-                learner = QualityLearner(vw_args, model_path=path)
+                learner = make_learner(path)
             except Exception as exc:  # VW reports a damaged file with assorted exception types
                 log.error("learner snapshot %s does not load (%s); trying an older one", path.name, exc)
                 continue
             learner.updates = updates
             log.info("learner restored from %s (feedback up to #%d)", path.name, seq)
             return learner, seq
-        return QualityLearner(vw_args), 0
+        return make_learner(None), 0
 
     def _snapshots(self) -> list[tuple[Path, int, int]]:
         found = []

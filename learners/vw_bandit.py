@@ -16,18 +16,47 @@ from pathlib import Path
 import numpy as np
 import vowpalwabbit
 
+from router.config import LearnerSettings
 from router.registry import ModelSpec
 from router.types import Context
 
 
-def shared_line(context: Context) -> str:
-    """Context features: category, complexity, size, and the prompt embedding."""
-    embedding = " ".join(f"{i}:{v:.5f}" for i, v in enumerate(context.embedding))
-    size = np.log1p(context.input_tokens + context.output_tokens)
-    return (
-        f"shared |c cat_{context.category} cx:{context.complexity:.4f} size:{size:.4f} "
-        f"|e {embedding}"
-    )
+# The projection is part of the model's meaning: a fixed seed keeps it identical across restarts.
+PROJECTION_SEED = 20251122
+
+
+class ContextEncoder:
+    """Context features for VW: category, complexity, size, and the prompt embedding.
+
+    The embedding enters twice. A random projection to a few dimensions (Johnson-Lindenstrauss:
+    distances survive) gives the linear part; the signs of the same projections, grouped into
+    buckets of `bucket_bits` bits, are locality-sensitive hashes: prompts in the same bucket share
+    a learned offset, which lets a linear learner pick up local structure (a subject, a template)
+    as quickly as a nearest-neighbour method would. Fewer dense features also make each example
+    several times cheaper to build.
+    """
+
+    def __init__(self, embedding_dim: int, projection_dims: int, bucket_bits: int):
+        self.projection = None
+        self.bucket_bits = bucket_bits
+        if projection_dims:
+            rng = np.random.default_rng(PROJECTION_SEED)
+            self.projection = rng.normal(size=(projection_dims, embedding_dim)) / np.sqrt(projection_dims)
+            self._powers = 1 << np.arange(bucket_bits) if bucket_bits else None
+
+    def shared_line(self, context: Context) -> str:
+        vector = context.embedding if self.projection is None else self.projection @ context.embedding
+        dense = " ".join(map("{}:{:.4f}".format, range(len(vector)), vector.tolist()))
+        size = np.log1p(context.input_tokens + context.output_tokens)
+        line = f"shared |c cat_{context.category} cx:{context.complexity:.4f} size:{size:.4f} |e {dense}"
+        if self.projection is not None and self.bucket_bits:
+            line += " |h " + " ".join(self._buckets(vector))
+        return line
+
+    def _buckets(self, vector: np.ndarray) -> list[str]:
+        n_tables = len(vector) // self.bucket_bits
+        signs = (vector[: n_tables * self.bucket_bits] > 0).reshape(n_tables, self.bucket_bits)
+        return [f"t{t}_{code}" for t, code in enumerate((signs @ self._powers).tolist())]
 
 
 def action_line(model: ModelSpec, label: str = "") -> str:
@@ -38,8 +67,8 @@ def action_line(model: ModelSpec, label: str = "") -> str:
 class QualityLearner:
     """One long-lived VW workspace behind a lock: VW is not thread-safe."""
 
-    def __init__(self, vw_args: str, model_path: Path | None = None):
-        self._vw_args = vw_args
+    def __init__(self, vw_args: str, encoder: ContextEncoder, model_path: Path | None = None):
+        self.encoder = encoder
         args = f"{vw_args} --quiet"
         if model_path is not None:
             # A saved model carries its options; passing the learning ones again would clash.
@@ -48,9 +77,14 @@ class QualityLearner:
         self._lock = threading.Lock()
         self.updates = 0
 
+    @classmethod
+    def from_settings(cls, settings: LearnerSettings, embedding_dim: int, model_path: Path | None = None) -> QualityLearner:
+        encoder = ContextEncoder(embedding_dim, settings.projection_dims, settings.bucket_bits)
+        return cls(settings.vw_args, encoder, model_path)
+
     def predict(self, context: Context, models: list[ModelSpec]) -> np.ndarray:
         """Expected quality of each model for this context, clipped to [0, 1]."""
-        lines = [shared_line(context)] + [action_line(m) for m in models]
+        lines = [self.encoder.shared_line(context)] + [action_line(m) for m in models]
         with self._lock:
             residual_costs = self._vw.predict(lines)
         priors = np.array([m.prior(context.category) for m in models])
@@ -59,7 +93,7 @@ class QualityLearner:
     def learn(self, context: Context, model: ModelSpec, quality: float, probability: float) -> None:
         """One observed outcome of the chosen model; VW minimises cost, so cost = −residual."""
         cost = -(quality - model.prior(context.category))
-        lines = [shared_line(context), action_line(model, f"0:{cost:.6f}:{probability:.6f} ")]
+        lines = [self.encoder.shared_line(context), action_line(model, f"0:{cost:.6f}:{probability:.6f} ")]
         with self._lock:
             self._vw.learn(lines)
             self.updates += 1

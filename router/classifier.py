@@ -204,12 +204,18 @@ _CONSTRAINT_MARKERS = re.compile(
 _CODE_FENCE = re.compile(r"^\s*```", re.MULTILINE)
 
 
+_SECURITY_INDEX = CATEGORIES.index(SECURITY_CRITICAL)
+
+
 @dataclass(frozen=True)
 class Classification:
     category: str  # one of router.categories.CATEGORIES
     security: bool
     complexity: float  # in [0, 1]
     confidence: float  # in [0, 1], how sure the category is
+    # How far security_critical's score trails the winner's (0 when it wins): a small gap means a
+    # closer look could flip the verdict, so the service can ask the precise model.
+    security_gap: float = 0.0
 
 
 class Classifier:
@@ -233,7 +239,8 @@ class Classifier:
             # The caller knows the task is security work: that is a label, not a guess.
             category, confidence = SECURITY_CRITICAL, 1.0
         security = category == SECURITY_CRITICAL or _SECURITY_TERMS.search(lowered) is not None
-        return Classification(category, security, _complexity(window, len(text), category), confidence)
+        gap = 0.0 if security else float(scores[order[0]] - scores[_SECURITY_INDEX])
+        return Classification(category, security, _complexity(window, len(text), category), confidence, gap)
 
     def _similarity_scores(self, embedding: np.ndarray) -> np.ndarray:
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)

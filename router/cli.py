@@ -162,13 +162,15 @@ def _add_simulate(commands) -> None:
     p.add_argument("--json", type=Path, default=Path("runs/simulate.json"), help="where to write the results")
     p.add_argument("--addr", help="drive a running server at HOST:PORT instead of an in-process one; start it "
                    "with learner.seed equal to --seed and an empty data dir to get the in-process results")
+    _add_embedding_option(p)
     p.set_defaults(run=_simulate)
 
 
 def _simulate(args) -> int:
     from simulator.simulate import run_simulate
 
-    return run_simulate(args.scenario, args.requests, args.seed, args.json, args.cost_weight, args.addr)
+    return run_simulate(args.scenario, args.requests, args.seed, args.json, args.cost_weight, args.addr,
+                        args.embedding)
 
 
 def _add_replay(commands) -> None:
@@ -187,6 +189,7 @@ def _add_replay(commands) -> None:
     p.add_argument("--model", action="append", default=[], metavar="COLUMN=MODEL",
                    help="map a quality column to a replay model id")
     p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
+    _add_embedding_option(p)
     p.set_defaults(run=_replay)
 
 
@@ -198,7 +201,13 @@ def _replay(args) -> int:
               file=sys.stderr)
         return 2
     model_map = dict(pair.split("=", 1) for pair in args.model)
-    return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map)
+    return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding)
+
+
+def _add_embedding_option(p) -> None:
+    p.add_argument("--embedding", default="static", choices=["static", "minilm"],
+                   help="prompt embedding of the in-process service: the distilled static table (default) or "
+                   "the full MiniLM (its vectors are cached on disk between runs)")
 
 
 def _add_perf(commands) -> None:

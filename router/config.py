@@ -20,9 +20,12 @@ class TenantSettings(Strict):
 
 class LearnerSettings(Strict):
     vw_args: str = Field(
-        "--cb_adf --cb_type dm -q ca -q ea -b 20 -l 0.3 --power_t 0.2",
-        description="Vowpal Wabbit options of the quality learner",
+        "--cb_adf --cb_type dm -q ca -q ea -q ha -b 20 -l 0.3 --power_t 0.2",
+        description="Vowpal Wabbit options of the quality learner (namespaces: c category, e embedding, "
+        "h embedding buckets, a model)",
     )
+    projection_dims: int = Field(64, ge=0, description="random projection of the embedding (0: the raw vector)")
+    bucket_bits: int = Field(8, ge=0, le=20, description="bits per locality-sensitive bucket (0: none)")
     gamma_scale: float = Field(
         30.0, gt=0, description="exploration: γ = gamma_scale·√(updates + 1) in inverse-gap weighting"
     )
@@ -37,6 +40,13 @@ class LearnerSettings(Strict):
 class Settings(Strict):
     data_dir: Path = Field(Path("data"), description="decision log, learner snapshots and cache")
     registry_path: Path | None = Field(None, description="model registry YAML; the packaged one if unset")
+    embedding: Literal["static", "minilm"] = Field(
+        "static", description="prompt embedding for routing: the distilled static table or the full MiniLM"
+    )
+    security_recheck_gap: float = Field(
+        0.1, ge=0, description="with the static embedding, re-read a prompt with the full MiniLM when "
+        "security_critical trails the winning category by less than this (0: never)"
+    )
     max_prompt_chars: int = Field(100_000, gt=0)
     default_cost_weight: float = Field(0.2, ge=0, description="λ when neither request nor tenant sets it")
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)

@@ -40,3 +40,17 @@ class MiniLMEmbedder:
                 texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
         return vectors.astype(np.float32, copy=False)
+
+
+EMBEDDINGS = ("static", "minilm")
+
+
+def load_embedder(kind: str) -> Embedder:
+    """"static": the table distilled from MiniLM (microseconds); "minilm": the full transformer."""
+    if kind == "static":
+        from router.static_embedding import StaticEmbedder
+
+        return StaticEmbedder()
+    if kind == "minilm":
+        return MiniLMEmbedder()
+    raise ValueError(f"unknown embedding {kind!r}; one of {', '.join(EMBEDDINGS)}")

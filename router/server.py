@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from router import wire
 from router.config import Settings
-from router.embedding import MiniLMEmbedder
+from router.reading import build_reader
 from router.errors import AlreadyExists, InvalidArgument, NotFound, RouterError
 from router.generated import router_pb2_grpc
 from router.service import RouterService, open_service
@@ -82,7 +82,8 @@ class RunningServer:
 
 def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight calls and snapshot."""
-    running = RunningServer(open_service(settings, MiniLMEmbedder()), port, host, settings.max_workers)
+    reader = build_reader(settings.embedding, settings.security_recheck_gap)
+    running = RunningServer(open_service(settings, reader), port, host, settings.max_workers)
     # The line a supervisor (or the demo) waits for; with --port 0 it is how the port is learnt.
     print(f"banditroute serving on {host}:{running.port} (data in {settings.data_dir})", flush=True)
     done = threading.Event()

@@ -13,9 +13,8 @@ from learners.policies import Situation
 from learners.snapshots import SnapshotStore
 from learners.vw_bandit import QualityLearner
 from router.categories import DEFAULT_OUTPUT_TOKENS
-from router.classifier import Classifier
 from router.config import Settings
-from router.embedding import Embedder
+from router.reading import PromptReader
 from router.policy import candidate_models, reason_for
 from router.registry import ModelSpec, Registry, normalised_costs
 from router.store import DecisionLog, SQLiteDecisionLog
@@ -36,18 +35,18 @@ class RouterService:
         self,
         settings: Settings,
         registry: Registry,
-        embedder: Embedder,
-        classifier: Classifier,
+        reader: PromptReader,
         decision_log: DecisionLog,
         snapshots: SnapshotStore,
     ):
         self.settings = settings
         self.registry = registry
-        self.embedder = embedder
-        self.classifier = classifier
+        self.reader = reader
         self.log = decision_log
         self.snapshots = snapshots
-        learner, self._learned_seq = snapshots.load(settings.learner.vw_args)
+        learner, self._learned_seq = snapshots.load(
+            lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path)
+        )
         self.policy = BanditPolicy(learner, settings.learner)
         # One lock orders feedback: the log's sequence is the order of learning, so replay after a
         # crash rebuilds exactly the state the learner had.
@@ -122,12 +121,9 @@ class RouterService:
 
     def _context(self, request: RouteRequest) -> tuple[Context, bool]:
         text = request.conversation_text
-        embedding = self.embedder.embed([text])[0]
         # The system prompt is read for its words (a "security auditor" role flags security) but
         # not embedded: the task is in the turns.
-        classified = self.classifier.classify(
-            f"{request.system_prompt}\n{text}".strip(), embedding, request.task_hint
-        )
+        embedding, classified = self.reader.read(text, f"{request.system_prompt}\n{text}".strip(), request.task_hint)
         input_tokens = sum(estimate_tokens(m.content) for m in request.messages)
         output_tokens = request.constraints.expected_output_tokens or DEFAULT_OUTPUT_TOKENS[classified.category]
         context = Context(embedding, classified.category, classified.complexity, input_tokens, output_tokens)
@@ -174,19 +170,13 @@ class RouterService:
             log.info("replayed %d feedback(s) logged after the last snapshot", replayed)
 
 
-def open_service(
-    settings: Settings,
-    embedder: Embedder,
-    classifier: Classifier | None = None,
-    registry: Registry | None = None,
-) -> RouterService:
+def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None) -> RouterService:
     """A service on the embedded defaults: the SQLite log and learner snapshots under data_dir."""
     data_dir = Path(settings.data_dir)
     return RouterService(
         settings=settings,
         registry=registry or Registry.from_yaml(settings.registry_path),
-        embedder=embedder,
-        classifier=classifier or Classifier(embedder),
+        reader=reader,
         decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
         snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
     )

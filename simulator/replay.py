@@ -130,13 +130,12 @@ REPLAY_COLUMNS = [
 
 
 def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float, ...],
-               model_map: dict[str, str]) -> int:
+               model_map: dict[str, str], embedding: str = "static") -> int:
     """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow."""
-    from router.classifier import Classifier
     from simulator.datasets import load_labelled_csv
     from simulator.plots import pgr_curves
     from simulator.routers import InProcessRouter
-    from simulator.runs import cached_embedder, local_service, plot_path, print_table, write_json
+    from simulator.runs import benchmark_reader, local_service, plot_path, print_table, write_json
 
     rows = load_labelled_csv(data, model_map)
     registry = replay_registry()
@@ -144,12 +143,10 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     if unknown:
         raise SystemExit(f"{data}: quality columns {', '.join(unknown)} are not replay models "
                          f"({', '.join(registry.ids)}); map them with --model COLUMN=MODEL")
-    embedder = cached_embedder()
-    embedder.embed([r.prompt for r in rows])  # one batch up front; the stream then reads the cache
-    classifier = Classifier(embedder)
-    runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, embedder, classifier, seed, registry)),
+    reader = benchmark_reader(embedding)
+    runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry)),
                  rows, seed, cost_weights)
-    report = {"data": str(data), "seed": seed, **replay_report(runs, registry)}
+    report = {"data": str(data), "seed": seed, "embedding": embedding, **replay_report(runs, registry)}
     write_json(json_path, report)
     plot = pgr_curves(report, plot_path(json_path, "pgr"))
     track_replay(report, json_path, plot)

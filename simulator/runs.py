@@ -5,29 +5,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from router.classifier import Classifier
 from router.config import LearnerSettings, Settings
 from router.registry import Registry
 from router.service import RouterService, open_service
+from router.embedding import load_embedder
+from router.reading import PromptReader, build_reader
 from simulator.embedding_cache import CachedEmbedder
 
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
-def cached_embedder() -> CachedEmbedder:
-    from router.embedding import MiniLMEmbedder
+def benchmark_reader(embedding: str) -> PromptReader:
+    """Prompts read as the service's defaults read them; MiniLM's vectors are kept on disk between runs."""
+    recheck_gap = Settings().security_recheck_gap
+    return build_reader(embedding, recheck_gap, lambda: CachedEmbedder(load_embedder("minilm"), EMBEDDING_MODEL))
 
-    return CachedEmbedder(MiniLMEmbedder(), EMBEDDING_MODEL)
 
-
-def local_service(data_dir: Path, embedder: CachedEmbedder, classifier: Classifier, seed: int,
-                  registry: Registry | None = None) -> RouterService:
+def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Registry | None = None) -> RouterService:
     """A fresh service for a benchmark run: its own log, nothing learned, exploration seeded.
 
     The log is not fsynced per write: a benchmark that dies is simply run again.
     """
     settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", learner=LearnerSettings(seed=seed))
-    return open_service(settings, embedder, classifier, registry)
+    return open_service(settings, reader, registry)
 
 
 def write_json(path: Path, document: dict) -> Path:

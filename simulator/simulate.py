@@ -26,7 +26,6 @@ from learners.policies import (
     StaticRulesPolicy,
 )
 from router.categories import SECURITY_CRITICAL
-from router.classifier import Classifier
 from router.registry import Registry, normalised_costs
 from router.service import RouterService
 from router.types import ChatMessage, FeedbackRequest, RouteRequest
@@ -204,19 +203,18 @@ REGISTRY_CHANGES = {"price_change", "new_model"}
 
 
 def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_weight: float | None,
-                 addr: str | None) -> int:
+                 addr: str | None, embedding: str = "static") -> int:
     """The simulate command: run, print the table, write the JSON and plots, track in MLflow."""
     from router.client import RouterClient
     from simulator.routers import InProcessRouter, RemoteRouter
-    from simulator.runs import cached_embedder, local_service, print_table, write_json
+    from simulator.runs import benchmark_reader, local_service, print_table, write_json
 
     if addr and scenario in REGISTRY_CHANGES:
         raise SystemExit(f"scenario {scenario} changes the registry mid-run, which a running server cannot be "
                          "told over gRPC yet: run it in process (without --addr)")
-    embedder = cached_embedder()
-    classifier = Classifier(embedder)
+    reader = benchmark_reader(embedding)
     with tempfile.TemporaryDirectory(prefix="banditroute-simulate-") as tmp:
-        service = local_service(Path(tmp), embedder, classifier, seed)
+        service = local_service(Path(tmp), reader, seed)
         client = RouterClient(addr) if addr else None
         bandit = RemoteRouter(client) if client else InProcessRouter(service)
         try:
@@ -226,6 +224,8 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
             if client:
                 client.close()
     result.report["driven"] = f"gRPC at {addr}" if addr else "in process"
+    result.report["embedding"] = embedding
+    result.report["security_rechecks"] = reader.rechecks
     write_json(json_path, result.report)
     plots = draw(result, json_path)
     track(result, json_path, plots)

@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from router.config import Settings  # noqa: E402
+from router.reading import PromptReader  # noqa: E402
 from router.registry import Registry  # noqa: E402
 from router.service import RouterService, open_service  # noqa: E402
 from router.types import ChatMessage, Context, RouteRequest  # noqa: E402
@@ -55,7 +56,7 @@ def make_service(tmp_path, embedder, classifier, registry):
 
 
 def new_service(data_dir: Path, embedder, classifier, registry: Registry, **settings) -> RouterService:
-    return open_service(Settings(data_dir=data_dir, **settings), embedder, classifier, registry)
+    return open_service(Settings(data_dir=data_dir, **settings), PromptReader(embedder, classifier), registry)
 
 
 def user_request(text: str, tenant: str = "acme", **fields) -> RouteRequest:

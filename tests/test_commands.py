@@ -22,6 +22,6 @@ def test_perf_prints_and_writes_its_figures(tmp_path, capsys):
     assert run_perf(requests=25, json_path=tmp_path / "perf.json") == 0
     figures = json.loads((tmp_path / "perf.json").read_text())
     assert figures["requests"] == 25
-    for key in ("route_grpc_ms", "embedding_forward_ms"):
+    for key in ("route_grpc_ms", "embedding_forward_ms", "static_embedding_ms"):
         assert 0 < figures[key]["p50"] <= figures[key]["p99"]
-    assert "Route p50 / embedding p50" in capsys.readouterr().out
+    assert "Route p50 / MiniLM forward p50" in capsys.readouterr().out

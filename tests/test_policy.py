@@ -17,7 +17,7 @@ from router.types import Constraints, Reason
 from tests.conftest import random_context
 
 REGISTRY = Registry.from_yaml()
-BANDIT = BanditPolicy(QualityLearner(LearnerSettings().vw_args), LearnerSettings())
+BANDIT = BanditPolicy(QualityLearner.from_settings(LearnerSettings(), 384), LearnerSettings())
 
 
 def route(context, security: bool, cost_weight: float, constraints: Constraints) -> Choice:
