@@ -9,13 +9,21 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install stubs perf clean
+.PHONY: demo test bench install stubs perf clean
 
 demo: install
 	$(VENV)/bin/banditroute demo
 
 test: install
 	$(PY) -m pytest -q
+
+# The benchmarks: the simulator's steady scenario, then the replay of the shared real data when it
+# sits beside the checkout. JSON, plots and MLflow runs land in runs/ and mlruns/.
+bench: install
+	$(VENV)/bin/banditroute simulate --scenario steady --requests 10000 --seed 1 --json runs/simulate-steady.json
+	@if [ -f ../shared/data/routing_dev.csv ]; then \
+		$(VENV)/bin/banditroute replay --data ../shared/data/routing_dev.csv --seed 1 --json runs/replay.json; \
+	else echo "replay skipped: ../shared/data/routing_dev.csv is not beside this checkout"; fi
 
 perf: install
 	$(VENV)/bin/banditroute perf

@@ -54,13 +54,18 @@ def cpt(points: list[CurvePoint], target: float) -> float:
     return 1.0
 
 
-def oracle_points(weak: np.ndarray, strong: np.ndarray, steps: int = 100) -> list[tuple[float, float]]:
-    """The best any router can do with at most each share of strong calls.
+def oracle_points(weak: np.ndarray, strong: np.ndarray) -> list[tuple[float, float]]:
+    """The best any router can do with k strong calls out of n, for every k.
 
     It spends its strong calls on the prompts where the strong model gains most, and never on one
     where it gains nothing.
     """
-    gains = np.maximum(np.sort(strong - weak)[::-1], 0.0)
-    recovered = np.concatenate([[0.0], np.cumsum(gains)]) / len(weak)
     n = len(weak)
-    return [(step / steps, float(weak.mean() + recovered[round(n * step / steps)])) for step in range(1, steps)]
+    gains = np.maximum(np.sort(strong - weak)[::-1], 0.0)
+    recovered = np.concatenate([[0.0], np.cumsum(gains)]) / n
+    return [(k / n, float(weak.mean() + recovered[k])) for k in range(1, n)]
+
+
+def random_points(weak: np.ndarray, strong: np.ndarray, steps: int = 10) -> list[tuple[float, float]]:
+    """A router that sends each prompt to the strong model with probability s, in expectation."""
+    return [(s, float(weak.mean() + s * (strong.mean() - weak.mean()))) for s in np.linspace(0, 1, steps + 1)[1:-1]]

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from router.registry import Registry
 from router.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from simulator.datasets import LabelledPrompt
-from simulator.metrics import apgr, cpt, curve, oracle_points
+from simulator.metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.routers import RouterUnderTest
 
 DEFAULT_COST_WEIGHTS = (0.0, 0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 1.0)
@@ -88,6 +88,7 @@ def source_report(runs: dict[float, list[Routed]], source: str, weak: str, stron
         points.append((cost_weight, share, quality))
     router_curve = curve([(s, q) for _, s, q in points], weak_q.mean(), strong_q.mean())
     oracle_curve = curve(oracle_points(weak_q, strong_q), weak_q.mean(), strong_q.mean())
+    random_curve = curve(random_points(weak_q, strong_q), weak_q.mean(), strong_q.mean())
     return {
         "prompts": len(rows),
         "weak_quality": float(weak_q.mean()),
@@ -95,7 +96,7 @@ def source_report(runs: dict[float, list[Routed]], source: str, weak: str, stron
         "apgr": apgr(router_curve),
         "cpt50": cpt(router_curve, 0.5),
         "cpt80": cpt(router_curve, 0.8),
-        "random_apgr": 0.5,
+        "random_apgr": apgr(random_curve),
         "oracle_apgr": apgr(oracle_curve),
         "points": [
             {"cost_weight": w, "strong_share": s, "quality": q, "pgr": (q - weak_q.mean()) / (strong_q.mean() - weak_q.mean())}

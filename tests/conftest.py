@@ -33,6 +33,16 @@ def classifier(embedder):
 
 
 @pytest.fixture(scope="session")
+def static_reader() -> PromptReader:
+    """The fast reader the simulator tests use: the static table alone (first use distils it, ~1 min)."""
+    from router.classifier import Classifier
+    from router.static_embedding import StaticEmbedder
+
+    embedder = StaticEmbedder()
+    return PromptReader(embedder, Classifier(embedder))
+
+
+@pytest.fixture(scope="session")
 def registry() -> Registry:
     return Registry.from_yaml()
 
