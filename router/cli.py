@@ -189,6 +189,8 @@ def _add_replay(commands) -> None:
     p.add_argument("--model", action="append", default=[], metavar="COLUMN=MODEL",
                    help="map a quality column to a replay model id")
     p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
+    p.add_argument("--addr", help="replay against a running server at HOST:PORT (one λ only: each λ needs a "
+                   "fresh learner); start it with registry_path simulator/replay_models.yaml")
     _add_embedding_option(p)
     p.set_defaults(run=_replay)
 
@@ -201,7 +203,8 @@ def _replay(args) -> int:
               file=sys.stderr)
         return 2
     model_map = dict(pair.split("=", 1) for pair in args.model)
-    return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding)
+    return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding,
+                      args.addr)
 
 
 def _add_embedding_option(p) -> None:

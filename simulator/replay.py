@@ -131,11 +131,17 @@ REPLAY_COLUMNS = [
 
 
 def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float, ...],
-               model_map: dict[str, str], embedding: str = "static") -> int:
-    """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow."""
+               model_map: dict[str, str], embedding: str = "static", addr: str | None = None) -> int:
+    """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow.
+
+    Each λ needs a learner that has seen nothing, which a running server cannot give twice: with
+    `addr`, one λ is replayed against it (start it fresh, on the replay registry, with
+    learner.seed = seed, to get the in-process result).
+    """
     from simulator.datasets import load_labelled_csv
     from simulator.plots import pgr_curves
-    from simulator.routers import InProcessRouter
+    from router.client import RouterClient
+    from simulator.routers import InProcessRouter, RemoteRouter
     from simulator.runs import benchmark_reader, local_service, plot_path, print_table, write_json
 
     rows = load_labelled_csv(data, model_map)
@@ -144,10 +150,15 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     if unknown:
         raise SystemExit(f"{data}: quality columns {', '.join(unknown)} are not replay models "
                          f"({', '.join(registry.ids)}); map them with --model COLUMN=MODEL")
-    reader = benchmark_reader(embedding)
-    runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry)),
-                 rows, seed, cost_weights)
-    report = {"data": str(data), "seed": seed, "embedding": embedding, **replay_report(runs, registry)}
+    if addr and len(cost_weights) != 1:
+        raise SystemExit("with --addr, give exactly one value to --cost-weights: every λ needs a fresh learner")
+    if addr:
+        runs = sweep(lambda tmp: RemoteRouter(RouterClient(addr)), rows, seed, cost_weights)
+    else:
+        reader = benchmark_reader(embedding)
+        runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry)), rows, seed, cost_weights)
+    report = {"data": str(data), "seed": seed, "embedding": embedding,
+              "driven": f"gRPC at {addr}" if addr else "in process", **replay_report(runs, registry)}
     write_json(json_path, report)
     plot = pgr_curves(report, plot_path(json_path, "pgr"))
     track_replay(report, json_path, plot)

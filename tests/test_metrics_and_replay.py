@@ -83,3 +83,22 @@ def test_the_shared_routing_data_loads_with_its_documented_shape():
     assert {r.source for r in rows} == {"mmlu", "gsm8k", "mt_bench"}
     mmlu = [r for r in rows if r.source == "mmlu"]
     assert np.mean([r.quality[STRONG] for r in mmlu]) == pytest.approx(0.839, abs=0.001)
+
+
+@pytest.mark.slow
+def test_replaying_against_a_running_server_gives_the_in_process_result(tiny_csv, static_reader, tmp_path):
+    import yaml
+
+    from router.client import RouterClient
+    from router.process import ServerProcess
+    from simulator.replay import replay_registry
+    from simulator.routers import RemoteRouter
+
+    rows, registry, seed = load_labelled_csv(tiny_csv), replay_registry(), 6
+    local = sweep(lambda tmp: InProcessRouter(local_service(tmp, static_reader, seed, registry)), rows, seed, (0.2,))
+    config = tmp_path / "server.yaml"
+    config.write_text(yaml.safe_dump({"registry_path": "simulator/replay_models.yaml", "security_recheck_gap": 0,
+                                      "learner": {"seed": seed}}))
+    with ServerProcess(tmp_path / "data", config) as server:
+        remote = sweep(lambda tmp: RemoteRouter(RouterClient(server.addr)), rows, seed, (0.2,))
+    assert [r.model for r in remote[0.2]] == [r.model for r in local[0.2]]
