@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import vowpalwabbit
 
+from learners.memory import NeighbourMemory
 from router.config import LearnerSettings
 from router.registry import ModelSpec
 from router.types import Context
@@ -67,8 +68,10 @@ def action_line(model: ModelSpec, label: str = "") -> str:
 class QualityLearner:
     """One long-lived VW workspace behind a lock: VW is not thread-safe."""
 
-    def __init__(self, vw_args: str, encoder: ContextEncoder, model_path: Path | None = None):
+    def __init__(self, vw_args: str, encoder: ContextEncoder, model_path: Path | None = None,
+                 memory: NeighbourMemory | None = None):
         self.encoder = encoder
+        self.memory = memory
         args = f"{vw_args} --quiet"
         if model_path is not None:
             # A saved model carries its options; passing the learning ones again would clash.
@@ -80,15 +83,21 @@ class QualityLearner:
     @classmethod
     def from_settings(cls, settings: LearnerSettings, embedding_dim: int, model_path: Path | None = None) -> QualityLearner:
         encoder = ContextEncoder(embedding_dim, settings.projection_dims, settings.bucket_bits)
-        return cls(settings.vw_args, encoder, model_path)
+        memory = None
+        if settings.neighbours:
+            memory = NeighbourMemory(embedding_dim, settings.neighbours, settings.neighbour_prior_weight,
+                                     settings.neighbour_sharpness, settings.neighbour_capacity)
+        return cls(settings.vw_args, encoder, model_path, memory)
 
     def predict(self, context: Context, models: list[ModelSpec]) -> np.ndarray:
-        """Expected quality of each model for this context, clipped to [0, 1]."""
+        """Expected quality of each model for this context, in [0, 1]."""
         lines = [self.encoder.shared_line(context)] + [action_line(m) for m in models]
-        with self._lock:
-            residual_costs = self._vw.predict(lines)
         priors = np.array([m.prior(context.category) for m in models])
-        return np.clip(priors - np.asarray(residual_costs), 0.0, 1.0)
+        with self._lock:
+            estimates = np.clip(priors - np.asarray(self._vw.predict(lines)), 0.0, 1.0)
+            if self.memory is not None:
+                estimates = self.memory.blend(context.embedding, [m.id for m in models], estimates)
+        return estimates
 
     def learn(self, context: Context, model: ModelSpec, quality: float, probability: float) -> None:
         """One observed outcome of the chosen model; VW minimises cost, so cost = −residual."""
@@ -97,6 +106,16 @@ class QualityLearner:
         with self._lock:
             self._vw.learn(lines)
             self.updates += 1
+            self._remember(context, model, quality)
+
+    def remember(self, context: Context, model: ModelSpec, quality: float) -> None:
+        """An outcome the VW snapshot already holds: only the neighbour memory needs it again."""
+        with self._lock:
+            self._remember(context, model, quality)
+
+    def _remember(self, context: Context, model: ModelSpec, quality: float) -> None:
+        if self.memory is not None:
+            self.memory.add(model.id, context.embedding, quality)
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write leaves the previous snapshot intact."""

@@ -170,7 +170,7 @@ def _simulate(args) -> int:
     from simulator.simulate import run_simulate
 
     return run_simulate(args.scenario, args.requests, args.seed, args.json, args.cost_weight, args.addr,
-                        args.embedding)
+                        args.embedding, args.config)
 
 
 def _add_replay(commands) -> None:
@@ -204,13 +204,15 @@ def _replay(args) -> int:
         return 2
     model_map = dict(pair.split("=", 1) for pair in args.model)
     return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding,
-                      args.addr)
+                      args.addr, args.config)
 
 
 def _add_embedding_option(p) -> None:
-    p.add_argument("--embedding", default="static", choices=["static", "minilm"],
-                   help="prompt embedding of the in-process service: the distilled static table (default) or "
-                   "the full MiniLM (its vectors are cached on disk between runs)")
+    p.add_argument("--config", type=Path, help="service configuration (YAML, as for serve) of the in-process "
+                   "service: learner and reading settings to benchmark")
+    p.add_argument("--embedding", choices=["static", "minilm"],
+                   help="prompt embedding of the in-process service, overriding the config: the distilled static "
+                   "table (the default) or the full MiniLM (its vectors are cached on disk between runs)")
 
 
 def _add_perf(commands) -> None:

@@ -26,6 +26,10 @@ class LearnerSettings(Strict):
     )
     projection_dims: int = Field(64, ge=0, description="random projection of the embedding (0: the raw vector)")
     bucket_bits: int = Field(8, ge=0, le=20, description="bits per locality-sensitive bucket (0: none)")
+    neighbours: int = Field(20, ge=0, description="nearest remembered outcomes blended into q̂ (0: no memory)")
+    neighbour_prior_weight: float = Field(2.0, gt=0, description="weight of the learner's own estimate in the blend")
+    neighbour_sharpness: float = Field(8.0, gt=0, description="a neighbour weighs similarity to this power")
+    neighbour_capacity: int = Field(20_000, ge=1, description="outcomes remembered per model (oldest go first)")
     gamma_scale: float = Field(
         30.0, gt=0, description="exploration: γ = gamma_scale·√(updates + 1) in inverse-gap weighting"
     )

@@ -160,10 +160,17 @@ class RouterService:
         self.policy.learn(context, self.registry[decision.model], record.quality, decision.probability)
 
     def _replay_feedback(self) -> None:
-        """Learn what was logged after the snapshot, so a restart loses no learning."""
-        replayed = 0
-        for seq, decision, context, record in self.log.feedback_after(self._learned_seq):
-            self._learn(decision, context, record)
+        """Rebuild the learner: the snapshot holds VW's weights up to its sequence number; the
+        neighbour memory is rebuilt from every logged outcome, and VW learns the ones after it."""
+        snapshot_seq, replayed = self._learned_seq, 0
+        for seq, decision, context, record in self.log.feedback_after(0):
+            if decision.model not in self.registry:
+                continue
+            model = self.registry[decision.model]
+            if seq <= snapshot_seq:
+                self.learner.remember(context, model, record.quality)
+                continue
+            self.policy.learn(context, model, record.quality, decision.probability)
             self._learned_seq = seq
             replayed += 1
         if replayed:

@@ -131,7 +131,8 @@ REPLAY_COLUMNS = [
 
 
 def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float, ...],
-               model_map: dict[str, str], embedding: str = "static", addr: str | None = None) -> int:
+               model_map: dict[str, str], embedding: str | None = None, addr: str | None = None,
+               config: Path | None = None) -> int:
     """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow.
 
     Each λ needs a learner that has seen nothing, which a running server cannot give twice: with
@@ -142,7 +143,7 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     from simulator.plots import pgr_curves
     from router.client import RouterClient
     from simulator.routers import InProcessRouter, RemoteRouter
-    from simulator.runs import benchmark_reader, local_service, plot_path, print_table, write_json
+    from simulator.runs import benchmark_reader, benchmark_settings, local_service, plot_path, print_table, write_json
 
     rows = load_labelled_csv(data, model_map)
     registry = replay_registry()
@@ -150,14 +151,16 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     if unknown:
         raise SystemExit(f"{data}: quality columns {', '.join(unknown)} are not replay models "
                          f"({', '.join(registry.ids)}); map them with --model COLUMN=MODEL")
+    settings = benchmark_settings(config, embedding)
     if addr and len(cost_weights) != 1:
         raise SystemExit("with --addr, give exactly one value to --cost-weights: every λ needs a fresh learner")
     if addr:
         runs = sweep(lambda tmp: RemoteRouter(RouterClient(addr)), rows, seed, cost_weights)
     else:
-        reader = benchmark_reader(embedding)
-        runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry)), rows, seed, cost_weights)
-    report = {"data": str(data), "seed": seed, "embedding": embedding,
+        reader = benchmark_reader(settings)
+        runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry, settings)),
+                     rows, seed, cost_weights)
+    report = {"data": str(data), "seed": seed, "embedding": settings.embedding, "learner": settings.learner.model_dump(),
               "driven": f"gRPC at {addr}" if addr else "in process", **replay_report(runs, registry)}
     write_json(json_path, report)
     plot = pgr_curves(report, plot_path(json_path, "pgr"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from router.config import LearnerSettings, Settings
+from router.config import Settings
 from router.registry import Registry
 from router.service import RouterService, open_service
 from router.embedding import load_embedder
@@ -15,18 +15,28 @@ from simulator.embedding_cache import CachedEmbedder
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
-def benchmark_reader(embedding: str) -> PromptReader:
-    """Prompts read as the service's defaults read them; MiniLM's vectors are kept on disk between runs."""
-    recheck_gap = Settings().security_recheck_gap
-    return build_reader(embedding, recheck_gap, lambda: CachedEmbedder(load_embedder("minilm"), EMBEDDING_MODEL))
+def benchmark_settings(config: Path | None, embedding: str | None) -> Settings:
+    """The service's settings from a config file (defaults otherwise), --embedding taking precedence."""
+    return Settings.load(config, embedding=embedding)
 
 
-def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Registry | None = None) -> RouterService:
+def benchmark_reader(settings: Settings) -> PromptReader:
+    """Prompts read as the service would read them; MiniLM's vectors are kept on disk between runs."""
+    return build_reader(settings.embedding, settings.security_recheck_gap,
+                        lambda: CachedEmbedder(load_embedder("minilm"), EMBEDDING_MODEL))
+
+
+def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Registry | None = None,
+                  settings: Settings | None = None) -> RouterService:
     """A fresh service for a benchmark run: its own log, nothing learned, exploration seeded.
 
     The log is not fsynced per write: a benchmark that dies is simply run again.
     """
-    settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", learner=LearnerSettings(seed=seed))
+    settings = settings or Settings()
+    settings = settings.model_copy(update={
+        "data_dir": data_dir, "sqlite_synchronous": "NORMAL",
+        "learner": settings.learner.model_copy(update={"seed": seed}),
+    })
     return open_service(settings, reader, registry)
 
 

@@ -203,18 +203,19 @@ REGISTRY_CHANGES = {"price_change", "new_model"}
 
 
 def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_weight: float | None,
-                 addr: str | None, embedding: str = "static") -> int:
+                 addr: str | None, embedding: str | None = None, config: Path | None = None) -> int:
     """The simulate command: run, print the table, write the JSON and plots, track in MLflow."""
     from router.client import RouterClient
     from simulator.routers import InProcessRouter, RemoteRouter
-    from simulator.runs import benchmark_reader, local_service, print_table, write_json
+    from simulator.runs import benchmark_reader, benchmark_settings, local_service, print_table, write_json
 
     if addr and scenario in REGISTRY_CHANGES:
         raise SystemExit(f"scenario {scenario} changes the registry mid-run, which a running server cannot be "
                          "told over gRPC yet: run it in process (without --addr)")
-    reader = benchmark_reader(embedding)
+    settings = benchmark_settings(config, embedding)
+    reader = benchmark_reader(settings)
     with tempfile.TemporaryDirectory(prefix="banditroute-simulate-") as tmp:
-        service = local_service(Path(tmp), reader, seed)
+        service = local_service(Path(tmp), reader, seed, settings=settings)
         client = RouterClient(addr) if addr else None
         bandit = RemoteRouter(client) if client else InProcessRouter(service)
         try:
@@ -224,7 +225,8 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
             if client:
                 client.close()
     result.report["driven"] = f"gRPC at {addr}" if addr else "in process"
-    result.report["embedding"] = embedding
+    result.report["embedding"] = settings.embedding
+    result.report["learner"] = settings.learner.model_dump()
     result.report["security_rechecks"] = reader.rechecks
     write_json(json_path, result.report)
     plots = draw(result, json_path)
