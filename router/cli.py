@@ -175,7 +175,7 @@ def _simulate(args) -> int:
 
 def _add_replay(commands) -> None:
     from simulator.datasets import ROUTING_DEV
-    from simulator.replay import DEFAULT_COST_WEIGHTS
+    from simulator.replay import DEFAULT_COST_WEIGHTS, DEFAULT_EXTRA_POINTS
 
     p = commands.add_parser("replay", help="replay real labelled data with bandit feedback; RouteLLM's metrics",
                             description="Stream the prompts of a labelled CSV through the router in a seeded order, "
@@ -185,7 +185,10 @@ def _add_replay(commands) -> None:
                    f"column per model> (default {ROUTING_DEV})")
     p.add_argument("--seed", type=int, default=1, help="seed of the order and of exploration (default 1)")
     p.add_argument("--cost-weights", type=float, nargs="+", default=list(DEFAULT_COST_WEIGHTS), metavar="λ",
-                   help="values of λ to sweep")
+                   help=f"values of λ to sweep first (default {' '.join(map(str, DEFAULT_COST_WEIGHTS))})")
+    p.add_argument("--extra-points", type=int, default=DEFAULT_EXTRA_POINTS, metavar="N",
+                   help="then N more values of λ, each where the strong-call share jumps most "
+                   f"(default {DEFAULT_EXTRA_POINTS})")
     p.add_argument("--model", action="append", default=[], metavar="COLUMN=MODEL",
                    help="map a quality column to a replay model id")
     p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
@@ -204,7 +207,7 @@ def _replay(args) -> int:
         return 2
     model_map = dict(pair.split("=", 1) for pair in args.model)
     return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding,
-                      args.addr, args.config)
+                      args.addr, args.config, args.extra_points)
 
 
 def _add_embedding_option(p) -> None:

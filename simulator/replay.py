@@ -21,7 +21,9 @@ from simulator.datasets import LabelledPrompt
 from simulator.metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.routers import RouterUnderTest
 
-DEFAULT_COST_WEIGHTS = (0.0, 0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 1.0)
+# Where to start the sweep; more values of λ are then placed where the curve moves most.
+DEFAULT_COST_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+DEFAULT_EXTRA_POINTS = 8
 # The data has no token counts: one fixed answer length per source (a letter for MMLU, worked
 # arithmetic for GSM8K, an essay for MT-Bench).
 OUTPUT_TOKENS = {"mmlu": 10, "gsm8k": 200, "mt_bench": 500}
@@ -61,18 +63,45 @@ def shuffled(rows: list[LabelledPrompt], seed: int) -> list[LabelledPrompt]:
 
 
 def sweep(make_router: Callable[[Path], RouterUnderTest], rows: list[LabelledPrompt], seed: int,
-          cost_weights: tuple[float, ...]) -> dict[float, list[Routed]]:
-    """One fresh router per λ (a new data directory: nothing learned carries over) on the same order."""
+          cost_weights: tuple[float, ...], extra_points: int = 0, strong_model: str = "") -> dict[float, list[Routed]]:
+    """One fresh router per λ (a new data directory: nothing learned carries over) on the same order.
+
+    After the given values, `extra_points` more are placed one at a time between the two
+    neighbouring values of λ whose shares of calls to `strong_model` differ most: a fixed grid
+    leaves long straight chords exactly where the curve bends, and the area under a chord
+    undercounts.
+    """
     order = shuffled(rows, seed)
-    runs = {}
-    for cost_weight in tqdm(cost_weights, desc="λ sweep", unit="λ"):
-        with tempfile.TemporaryDirectory(prefix="banditroute-replay-") as tmp:
-            router = make_router(Path(tmp))
-            try:
-                runs[cost_weight] = stream(router, order, cost_weight, f"λ={cost_weight}")
-            finally:
-                router.close()
+    runs: dict[float, list[Routed]] = {}
+    queue = list(cost_weights)
+    with tqdm(total=len(cost_weights) + extra_points, desc="λ sweep", unit="λ") as progress:
+        while queue:
+            cost_weight = queue.pop(0)
+            runs[cost_weight] = _one_run(make_router, order, cost_weight)
+            progress.update()
+            if not queue and extra_points:
+                extra_points -= 1
+                queue.append(_widest_gap(runs, strong_model))
     return runs
+
+
+def _one_run(make_router: Callable[[Path], RouterUnderTest], order: list[LabelledPrompt],
+             cost_weight: float) -> list[Routed]:
+    with tempfile.TemporaryDirectory(prefix="banditroute-replay-") as tmp:
+        router = make_router(Path(tmp))
+        try:
+            return stream(router, order, cost_weight, f"λ={cost_weight:.4g}")
+        finally:
+            router.close()
+
+
+def _widest_gap(runs: dict[float, list[Routed]], model: str) -> float:
+    """The midpoint of the two neighbouring values of λ whose shares of `model` differ most."""
+    weights = sorted(runs)
+    shares = [np.mean([r.model == model for r in runs[w]]) for w in weights]
+    gaps = [abs(a - b) for a, b in zip(shares, shares[1:])]
+    i = int(np.argmax(gaps))
+    return round((weights[i] + weights[i + 1]) / 2, 6)
 
 
 def source_report(runs: dict[float, list[Routed]], source: str, weak: str, strong: str) -> dict:
@@ -132,7 +161,7 @@ REPLAY_COLUMNS = [
 
 def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float, ...],
                model_map: dict[str, str], embedding: str | None = None, addr: str | None = None,
-               config: Path | None = None) -> int:
+               config: Path | None = None, extra_points: int = DEFAULT_EXTRA_POINTS) -> int:
     """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow.
 
     Each λ needs a learner that has seen nothing, which a running server cannot give twice: with
@@ -152,20 +181,21 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
         raise SystemExit(f"{data}: quality columns {', '.join(unknown)} are not replay models "
                          f"({', '.join(registry.ids)}); map them with --model COLUMN=MODEL")
     settings = benchmark_settings(config, embedding)
-    if addr and len(cost_weights) != 1:
-        raise SystemExit("with --addr, give exactly one value to --cost-weights: every λ needs a fresh learner")
+    if addr and (len(cost_weights) != 1 or extra_points):
+        raise SystemExit("with --addr, give exactly one value to --cost-weights and --extra-points 0: "
+                         "every λ needs a fresh learner")
     if addr:
         runs = sweep(lambda tmp: RemoteRouter(RouterClient(addr)), rows, seed, cost_weights)
     else:
         reader = benchmark_reader(settings)
         runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry, settings)),
-                     rows, seed, cost_weights)
+                     rows, seed, cost_weights, extra_points, registry.baseline_model)
     report = {"data": str(data), "seed": seed, "embedding": settings.embedding, "learner": settings.learner.model_dump(),
               "driven": f"gRPC at {addr}" if addr else "in process", **replay_report(runs, registry)}
     write_json(json_path, report)
     plot = pgr_curves(report, plot_path(json_path, "pgr"))
     track_replay(report, json_path, plot)
-    print_table(f"replay --data {data} --seed {seed} ({len(cost_weights)} values of λ, bandit feedback only)",
+    print_table(f"replay --data {data} --seed {seed} ({len(runs)} values of λ, bandit feedback only)",
                 report["sources"], REPLAY_COLUMNS)
     print(f"\nJSON: {json_path}; plot: {plot}")
     return 0

@@ -102,3 +102,11 @@ def test_replaying_against_a_running_server_gives_the_in_process_result(tiny_csv
     with ServerProcess(tmp_path / "data", config) as server:
         remote = sweep(lambda tmp: RemoteRouter(RouterClient(server.addr)), rows, seed, (0.2,))
     assert [r.model for r in remote[0.2]] == [r.model for r in local[0.2]]
+
+
+def test_extra_points_go_where_the_share_jumps(tiny_csv, static_reader):
+    rows, registry = load_labelled_csv(tiny_csv), replay_registry()
+    runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, static_reader, 1, registry)), rows, 1, (0.0, 5.0),
+                 extra_points=2, strong_model=registry.baseline_model)
+    assert len(runs) == 4 and 2.5 in runs  # the first bisection halves the only interval
+    assert {1.25, 3.75} & set(runs)  # the second halves whichever half jumped more
