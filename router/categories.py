@@ -33,10 +33,6 @@ DEFAULT_OUTPUT_TOKENS: dict[str, int] = {
     "creative": 700,
 }
 
-
-def category_index(category: str) -> int:
-    return CATEGORIES.index(category)
-
 # Which column of the seeds' per-model quality table (seed 003) speaks for each category.
 QUALITY_COLUMN: dict[str, str] = {
     SECURITY_CRITICAL: "coding",

@@ -44,10 +44,6 @@ class ModelSpec:
         """The seeds' quality score for this category, or 0.5 when the registry gives none."""
         return self.quality_prior.get(QUALITY_COLUMN.get(category, category), 0.5)
 
-    @property
-    def tier_rank(self) -> int:
-        return TIERS.index(self.tier)
-
 
 class Registry:
     """An ordered, immutable set of models; the baseline is what 'always premium' means."""
@@ -96,9 +92,6 @@ class Registry:
         models = dict(self._models)
         models[spec.id] = spec
         return Registry(list(models.values()), self.baseline_model)
-
-    def cheapest(self, input_tokens: int, output_tokens: int) -> ModelSpec:
-        return min(self, key=lambda m: m.cost(input_tokens, output_tokens))
 
 
 def normalised_costs(models: list[ModelSpec], input_tokens: int, output_tokens: int) -> np.ndarray:

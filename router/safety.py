@@ -15,7 +15,3 @@ def floor_candidates(candidates: list[ModelSpec], security: bool) -> list[ModelS
     if not security:
         return candidates
     return [m for m in candidates if m.tier == FLOOR_TIER]
-
-
-def satisfies_floor(model: ModelSpec, security: bool) -> bool:
-    return not security or model.tier == FLOOR_TIER

@@ -13,7 +13,8 @@ from router.categories import SECURITY_CRITICAL
 from router.client import RouterClient
 from router.process import ServerProcess
 from router.registry import Registry
-from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.types import FeedbackRequest
+from simulator.simulate import route_request
 from simulator.traffic import SyntheticPrompt, TrafficGenerator
 from simulator.world import World
 
@@ -43,11 +44,6 @@ class Tally:
         self.by_category[prompt.category][model] += 1
 
 
-def route_request(prompt: SyntheticPrompt, cost_weight: float | None) -> RouteRequest:
-    messages = ((ChatMessage("system", prompt.system),) if prompt.system else ()) + (ChatMessage("user", prompt.text),)
-    return RouteRequest(tenant_id=TENANT, messages=messages, cost_weight=cost_weight)
-
-
 def drive(client: RouterClient, prompts: list[SyntheticPrompt], world: World, registry: Registry,
           cost_weight: float | None) -> tuple[Tally, Tally, Tally, Counter]:
     """Route every prompt, feed back the world's noisy quality; tally the first and last fifth apart."""
@@ -55,7 +51,7 @@ def drive(client: RouterClient, prompts: list[SyntheticPrompt], world: World, re
     window = max(1, len(prompts) // 5)
     security = Counter()
     for i, prompt in enumerate(tqdm(prompts, desc="routing", unit="req")):
-        decision = client.route(route_request(prompt, cost_weight))
+        decision = client.route(route_request(prompt, cost_weight, TENANT))
         model = decision["model"]
         premium = registry[model].tier == "premium"
         # A violation is a flagged prompt below premium; a miss is a true security prompt the

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from router.client import RouterClient
 from router.process import ServerProcess
-from simulator.demo import route_request
+from simulator.simulate import route_request
 from simulator.traffic import TrafficGenerator
 
 WARMUP = 20
