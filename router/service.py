@@ -44,9 +44,10 @@ class RouterService:
         self.reader = reader
         self.log = decision_log
         self.snapshots = snapshots
-        learner, self._learned_seq = snapshots.load(
+        learner, self._snapshot_seq = snapshots.load(
             lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path)
         )
+        self._learned_seq = self._snapshot_seq
         self.policy = BanditPolicy(learner, settings.learner)
         # One lock orders feedback: the log's sequence is the order of learning, so replay after a
         # crash rebuilds exactly the state the learner had.
@@ -93,7 +94,7 @@ class RouterService:
             seq = self.log.record_feedback(record)
             self._learn(decision, context, record)
             self._learned_seq = seq
-            if self.learner.updates % self.settings.learner.snapshot_every == 0:
+            if seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
                 self.snapshot()
         return record
 
@@ -113,6 +114,7 @@ class RouterService:
 
     def snapshot(self) -> None:
         self.snapshots.save(self.learner, self._learned_seq)
+        self._snapshot_seq = self._learned_seq
 
     def close(self) -> None:
         with self._feedback_lock:
@@ -162,12 +164,12 @@ class RouterService:
     def _replay_feedback(self) -> None:
         """Rebuild the learner: the snapshot holds VW's weights up to its sequence number; the
         neighbour memory is rebuilt from every logged outcome, and VW learns the ones after it."""
-        snapshot_seq, replayed = self._learned_seq, 0
+        replayed = 0
         for seq, decision, context, record in self.log.feedback_after(0):
             if decision.model not in self.registry:
                 continue
             model = self.registry[decision.model]
-            if seq <= snapshot_seq:
+            if seq <= self._snapshot_seq:
                 self.learner.remember(context, model, record.quality)
                 continue
             self.policy.learn(context, model, record.quality, decision.probability)

@@ -127,3 +127,12 @@ def test_any_request_hinted_security_gets_a_premium_model(shared_service, text, 
     assert decision.security
     assert service.registry[decision.model].tier == "premium"
     assert all(service.registry[m].tier == "premium" for m in decision.fallbacks)
+
+
+def test_a_snapshot_is_written_every_n_logged_feedbacks(make_service, tmp_path):
+    service = make_service(tmp_path / "data", learner={"snapshot_every": 3})
+    for i in range(7):
+        decision = service.route(user_request(PROMPTS[i % len(PROMPTS)]))
+        service.feedback(FeedbackRequest(decision.decision_id, 0.5))
+    names = sorted(p.name for p in (tmp_path / "data" / "snapshots").glob("learner-*.vw"))
+    assert [n.split("-")[1] for n in names] == ["000000000003", "000000000006"]
