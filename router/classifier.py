@@ -9,6 +9,7 @@ comes from the caller's hint, the chosen category, or explicit security terms.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -284,11 +285,18 @@ def _head_and_tail(lowered: str) -> str:
     return lowered[:RULE_WINDOW] + "\n" + lowered[-RULE_WINDOW:]
 
 
+@functools.lru_cache(maxsize=8)
 def _rule_scores(window: str) -> np.ndarray:
-    """Keyword score per category (in CATEGORIES order), each capped at RULE_CAP."""
-    return np.array(
+    """Keyword score per category (in CATEGORIES order), each capped at RULE_CAP.
+
+    The regexes are most of a classification's cost, and a prompt given a second look by the
+    precise model is the same text: the last few answers are kept.
+    """
+    scores = np.array(
         [min(RULE_CAP, sum(weight for pattern, weight in rules if pattern.search(window))) for rules in _RULES]
     )
+    scores.flags.writeable = False
+    return scores
 
 
 def _complexity(window: str, length_chars: int, category: str) -> float:

@@ -175,7 +175,7 @@ def _simulate(args) -> int:
 
 def _add_replay(commands) -> None:
     from simulator.datasets import ROUTING_DEV
-    from simulator.replay import DEFAULT_COST_WEIGHTS, DEFAULT_EXTRA_POINTS
+    from simulator.replay import DEFAULT_COST_WEIGHTS, DEFAULT_EXTRA_POINTS, DEFAULT_WORKERS
 
     p = commands.add_parser("replay", help="replay real labelled data with bandit feedback; RouteLLM's metrics",
                             description="Stream the prompts of a labelled CSV through the router in a seeded order, "
@@ -194,6 +194,9 @@ def _add_replay(commands) -> None:
     p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
     p.add_argument("--addr", help="replay against a running server at HOST:PORT (one λ only: each λ needs a "
                    "fresh learner); start it with registry_path simulator/replay_models.yaml")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
+                   help="replay up to N values of λ at once, one process each; the results do not depend on it "
+                   f"(default {DEFAULT_WORKERS}, from the CPU count)")
     _add_embedding_option(p)
     p.set_defaults(run=_replay)
 
@@ -205,9 +208,12 @@ def _replay(args) -> int:
         print(f"error: {args.data} does not exist (the shared data sits in ../shared/data beside a checkout)",
               file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, not {args.workers}", file=sys.stderr)
+        return 2
     model_map = dict(pair.split("=", 1) for pair in args.model)
     return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding,
-                      args.addr, args.config, args.extra_points)
+                      args.addr, args.config, args.extra_points, args.workers)
 
 
 def _add_embedding_option(p) -> None:

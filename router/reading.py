@@ -31,10 +31,21 @@ class PromptReader:
         """`text` is embedded (the conversation); `rules_text` is what keyword rules read (system prompt too)."""
         embedding = self.embedder.embed([text])[0]
         classified = self.classifier.classify(rules_text, embedding, task_hint)
-        if self.precise is not None and not classified.security and classified.security_gap < self.recheck_gap:
+        if self._needs_second_look(classified):
             self.rechecks += 1
             _, classified = self.precise.read(text, rules_text, task_hint)
         return embedding, classified
+
+    def second_look_texts(self, prompts: list[tuple[str, str, str]]) -> list[str]:
+        """Of (text, rules_text, task_hint) triples, the texts `read` would hand to the precise model.
+
+        A benchmark embeds these in batches up front, through a caching precise embedder.
+        """
+        return [text for text, rules_text, task_hint in prompts
+                if self._needs_second_look(self.classifier.classify(rules_text, self.embedder.embed([text])[0], task_hint))]
+
+    def _needs_second_look(self, classified: Classification) -> bool:
+        return self.precise is not None and not classified.security and classified.security_gap < self.recheck_gap
 
 
 def build_reader(embedding: str, recheck_gap: float,

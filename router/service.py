@@ -122,10 +122,7 @@ class RouterService:
             self.log.close()
 
     def _context(self, request: RouteRequest) -> tuple[Context, bool]:
-        text = request.conversation_text
-        # The system prompt is read for its words (a "security auditor" role flags security) but
-        # not embedded: the task is in the turns.
-        embedding, classified = self.reader.read(text, f"{request.system_prompt}\n{text}".strip(), request.task_hint)
+        embedding, classified = self.reader.read(request.conversation_text, request.rules_text, request.task_hint)
         input_tokens = sum(estimate_tokens(m.content) for m in request.messages)
         output_tokens = request.constraints.expected_output_tokens or DEFAULT_OUTPUT_TOKENS[classified.category]
         context = Context(embedding, classified.category, classified.complexity, input_tokens, output_tokens)

@@ -46,6 +46,12 @@ class RouteRequest:
         """Every non-system turn, in order: what the model is asked to answer."""
         return "\n".join(m.content for m in self.messages if m.role != "system")
 
+    @property
+    def rules_text(self) -> str:
+        """What keyword rules read: the system prompt too (a "security auditor" role flags security),
+        though only the conversation is embedded, since the task is in the turns."""
+        return f"{self.system_prompt}\n{self.conversation_text}".strip()
+
 
 @dataclass(frozen=True)
 class Context:

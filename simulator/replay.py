@@ -7,8 +7,13 @@ metrics. Every routed prompt counts, exploration included.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,9 @@ from simulator.routers import RouterUnderTest
 # Where to start the sweep; more values of λ are then placed where the curve moves most.
 DEFAULT_COST_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 DEFAULT_EXTRA_POINTS = 8
+EXTRA_POINTS_PER_ROUND = 2
+# Each λ is one Python thread's work: one process per core.
+DEFAULT_WORKERS = min(EXTRA_POINTS_PER_ROUND, os.cpu_count() or 1)
 # The data has no token counts: one fixed answer length per source (a letter for MMLU, worked
 # arithmetic for GSM8K, an essay for MT-Bench).
 OUTPUT_TOKENS = {"mmlu": 10, "gsm8k": 200, "mt_bench": 500}
@@ -41,18 +49,26 @@ class Routed:
     model: str
 
 
-def stream(router: RouterUnderTest, rows: list[LabelledPrompt], cost_weight: float, desc: str) -> list[Routed]:
+def route_request(row: LabelledPrompt, cost_weight: float) -> RouteRequest:
+    """The row's prompt, restricted to the models the row has a quality for."""
+    return RouteRequest(
+        tenant_id=TENANT,
+        messages=(ChatMessage("user", row.prompt),),
+        cost_weight=cost_weight,
+        constraints=Constraints(allowed_models=tuple(row.quality),
+                                expected_output_tokens=OUTPUT_TOKENS.get(row.source, DEFAULT_OUTPUT_TOKENS)),
+    )
+
+
+def stream(router: RouterUnderTest, rows: list[LabelledPrompt], cost_weight: float, desc: str,
+           show_progress: bool = True) -> list[Routed]:
     """Route every row once, in the given order, feeding back only the chosen model's quality."""
     routed = []
-    for row in tqdm(rows, desc=desc, unit="prompt", leave=False):
-        output_tokens = OUTPUT_TOKENS.get(row.source, DEFAULT_OUTPUT_TOKENS)
-        decision = router.route(RouteRequest(
-            tenant_id=TENANT,
-            messages=(ChatMessage("user", row.prompt),),
-            cost_weight=cost_weight,
-            constraints=Constraints(allowed_models=tuple(row.quality), expected_output_tokens=output_tokens),
-        ))
-        router.feedback(FeedbackRequest(decision.decision_id, row.quality[decision.model], output_tokens=output_tokens))
+    for row in tqdm(rows, desc=desc, unit="prompt", leave=False, disable=not show_progress):
+        request = route_request(row, cost_weight)
+        decision = router.route(request)
+        router.feedback(FeedbackRequest(decision.decision_id, row.quality[decision.model],
+                                        output_tokens=request.constraints.expected_output_tokens))
         routed.append(Routed(row, decision.model))
     return routed
 
@@ -63,45 +79,71 @@ def shuffled(rows: list[LabelledPrompt], seed: int) -> list[LabelledPrompt]:
 
 
 def sweep(make_router: Callable[[Path], RouterUnderTest], rows: list[LabelledPrompt], seed: int,
-          cost_weights: tuple[float, ...], extra_points: int = 0, strong_model: str = "") -> dict[float, list[Routed]]:
+          cost_weights: tuple[float, ...], extra_points: int = 0, strong_model: str = "",
+          workers: int = 1) -> dict[float, list[Routed]]:
     """One fresh router per λ (a new data directory: nothing learned carries over) on the same order.
 
-    After the given values, `extra_points` more are placed one at a time between the two
-    neighbouring values of λ whose shares of calls to `strong_model` differ most: a fixed grid
-    leaves long straight chords exactly where the curve bends, and the area under a chord
-    undercounts.
+    After the given values, `extra_points` more are placed, EXTRA_POINTS_PER_ROUND at a time,
+    between the neighbouring values of λ whose shares of calls to `strong_model` differ most: a
+    fixed grid leaves long straight chords exactly where the curve bends, and the area under a
+    chord undercounts. With `workers` > 1 the values of a round run in parallel processes, so
+    `make_router` must then be picklable; the results do not depend on `workers`.
     """
     order = shuffled(rows, seed)
     runs: dict[float, list[Routed]] = {}
-    queue = list(cost_weights)
-    with tqdm(total=len(cost_weights) + extra_points, desc="λ sweep", unit="λ") as progress:
-        while queue:
-            cost_weight = queue.pop(0)
-            runs[cost_weight] = _one_run(make_router, order, cost_weight)
-            progress.update()
-            if not queue and extra_points:
-                extra_points -= 1
-                queue.append(_widest_gap(runs, strong_model))
+    todo = list(cost_weights)
+    with tqdm(total=len(todo) + extra_points, desc="λ sweep", unit="λ") as progress, _runner(workers) as run:
+        while todo:
+            for cost_weight, routed in zip(todo, run(make_router, order, todo)):
+                runs[cost_weight] = routed
+                progress.update()
+            todo = _widest_gaps(runs, strong_model, min(EXTRA_POINTS_PER_ROUND, extra_points))
+            extra_points -= len(todo)
     return runs
 
 
+Runner = Callable[[Callable[[Path], RouterUnderTest], list[LabelledPrompt], list[float]], Iterator[list[Routed]]]
+
+
+@contextmanager
+def _runner(workers: int) -> Iterator[Runner]:
+    """Runs of several values of λ, in this process or spread over `workers` processes; in order."""
+    if workers <= 1:
+        yield lambda make_router, order, weights: (_one_run(make_router, order, w) for w in weights)
+        return
+    # spawn, not fork: a forked child of a process that has run torch can hang in its thread pool.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread_each) as pool:
+        # Per-prompt progress bars from several processes would overwrite each other.
+        yield lambda make_router, order, weights: pool.map(
+            partial(_one_run, make_router, order, show_progress=False), weights)
+
+
+def _one_thread_each() -> None:
+    """A worker process keeps to one core: two BLAS or OpenMP threads in each of two processes on
+    two cores slowed a λ from 15 s to 24 s (measured on the dev data)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _one_run(make_router: Callable[[Path], RouterUnderTest], order: list[LabelledPrompt],
-             cost_weight: float) -> list[Routed]:
+             cost_weight: float, show_progress: bool = True) -> list[Routed]:
     with tempfile.TemporaryDirectory(prefix="banditroute-replay-") as tmp:
         router = make_router(Path(tmp))
         try:
-            return stream(router, order, cost_weight, f"λ={cost_weight:.4g}")
+            return stream(router, order, cost_weight, f"λ={cost_weight:.4g}", show_progress)
         finally:
             router.close()
 
 
-def _widest_gap(runs: dict[float, list[Routed]], model: str) -> float:
-    """The midpoint of the two neighbouring values of λ whose shares of `model` differ most."""
+def _widest_gaps(runs: dict[float, list[Routed]], model: str, count: int) -> list[float]:
+    """Midpoints of the `count` pairs of neighbouring values of λ whose shares of `model` differ most."""
     weights = sorted(runs)
     shares = [np.mean([r.model == model for r in runs[w]]) for w in weights]
     gaps = [abs(a - b) for a, b in zip(shares, shares[1:])]
-    i = int(np.argmax(gaps))
-    return round((weights[i] + weights[i + 1]) / 2, 6)
+    widest = sorted(range(len(gaps)), key=lambda i: gaps[i], reverse=True)[:count]
+    return [round((weights[i] + weights[i + 1]) / 2, 6) for i in sorted(widest)]
 
 
 def source_report(runs: dict[float, list[Routed]], source: str, weak: str, strong: str) -> dict:
@@ -161,7 +203,8 @@ REPLAY_COLUMNS = [
 
 def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float, ...],
                model_map: dict[str, str], embedding: str | None = None, addr: str | None = None,
-               config: Path | None = None, extra_points: int = DEFAULT_EXTRA_POINTS) -> int:
+               config: Path | None = None, extra_points: int = DEFAULT_EXTRA_POINTS,
+               workers: int = DEFAULT_WORKERS) -> int:
     """The replay command: sweep λ over the data, print the table, write the JSON and plot, track in MLflow.
 
     Each λ needs a learner that has seen nothing, which a running server cannot give twice: with
@@ -171,8 +214,9 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     from simulator.datasets import load_labelled_csv
     from simulator.plots import pgr_curves
     from router.client import RouterClient
-    from simulator.routers import InProcessRouter, RemoteRouter
-    from simulator.runs import benchmark_reader, benchmark_settings, local_service, plot_path, print_table, write_json
+    from simulator.routers import RemoteRouter
+    from simulator.runs import (FreshLocalRouter, benchmark_settings, embed_ahead, plot_path, print_table,
+                                shared_reader, write_json)
 
     rows = load_labelled_csv(data, model_map)
     registry = replay_registry()
@@ -187,9 +231,9 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     if addr:
         runs = sweep(lambda tmp: RemoteRouter(RouterClient(addr)), rows, seed, cost_weights)
     else:
-        reader = benchmark_reader(settings)
-        runs = sweep(lambda tmp: InProcessRouter(local_service(tmp, reader, seed, registry, settings)),
-                     rows, seed, cost_weights, extra_points, registry.baseline_model)
+        embed_ahead(shared_reader(settings), [route_request(r, 0.0) for r in rows])
+        runs = sweep(FreshLocalRouter(settings, seed, registry), rows, seed, cost_weights, extra_points,
+                     registry.baseline_model, workers)
     report = {"data": str(data), "seed": seed, "embedding": settings.embedding, "learner": settings.learner.model_dump(),
               "driven": f"gRPC at {addr}" if addr else "in process", **replay_report(runs, registry)}
     write_json(json_path, report)

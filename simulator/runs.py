@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm import tqdm
 
 from router.config import Settings
 from router.registry import Registry
+from router.types import RouteRequest
 from router.service import RouterService, open_service
 from router.embedding import load_embedder
 from router.reading import PromptReader, build_reader
 from simulator.embedding_cache import CachedEmbedder
+from simulator.routers import InProcessRouter
 
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -26,6 +31,38 @@ def benchmark_reader(settings: Settings) -> PromptReader:
                         lambda: CachedEmbedder(load_embedder("minilm"), EMBEDDING_MODEL))
 
 
+_READERS: dict[tuple, PromptReader] = {}
+
+
+def shared_reader(settings: Settings) -> PromptReader:
+    """One benchmark reader per process and reading configuration: loading one takes seconds."""
+    key = (settings.embedding, settings.security_recheck_gap)
+    if key not in _READERS:
+        _READERS[key] = benchmark_reader(settings)
+    return _READERS[key]
+
+
+def embed_ahead(reader: PromptReader, requests: list[RouteRequest], batch: int = 256) -> int:
+    """Run MiniLM once, in length-sorted batches, over the prompts the reader will give it.
+
+    That is every prompt when MiniLM is the reader's embedder, else the ones it will re-read.
+    One prompt at a time, these passes dominate a cold benchmark run; in batches they cost less,
+    and later reads (in any process) find the vectors in the on-disk cache. Returns how many
+    distinct prompts were embedded.
+    """
+    prompts = [(r.conversation_text, r.rules_text, r.task_hint) for r in requests]
+    if isinstance(reader.embedder, CachedEmbedder):
+        embedder, texts = reader.embedder, [text for text, _, _ in prompts]
+    elif reader.precise is not None and isinstance(reader.precise.embedder, CachedEmbedder):
+        embedder, texts = reader.precise.embedder, reader.second_look_texts(prompts)
+    else:
+        return 0
+    texts = sorted(set(texts), key=len)
+    for start in tqdm(range(0, len(texts), batch), desc="MiniLM, ahead of time", unit="batch", leave=False):
+        embedder.embed(texts[start : start + batch])
+    return len(texts)
+
+
 def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Registry | None = None,
                   settings: Settings | None = None) -> RouterService:
     """A fresh service for a benchmark run: its own log, nothing learned, exploration seeded.
@@ -38,6 +75,20 @@ def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Reg
         "learner": settings.learner.model_copy(update={"seed": seed}),
     })
     return open_service(settings, reader, registry)
+
+
+@dataclass(frozen=True)
+class FreshLocalRouter:
+    """Makes a fresh in-process router in a given directory; picklable, so a worker process can
+    make its own (with its own reader, loaded once per process)."""
+
+    settings: Settings
+    seed: int
+    registry: Registry | None = None
+
+    def __call__(self, data_dir: Path) -> InProcessRouter:
+        reader = shared_reader(self.settings)
+        return InProcessRouter(local_service(data_dir, reader, self.seed, self.registry, self.settings))
 
 
 def write_json(path: Path, document: dict) -> Path:

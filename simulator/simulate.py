@@ -207,13 +207,15 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
     """The simulate command: run, print the table, write the JSON and plots, track in MLflow."""
     from router.client import RouterClient
     from simulator.routers import InProcessRouter, RemoteRouter
-    from simulator.runs import benchmark_reader, benchmark_settings, local_service, print_table, write_json
+    from simulator.runs import (benchmark_reader, benchmark_settings, embed_ahead, local_service, print_table,
+                                write_json)
 
     if addr and scenario in REGISTRY_CHANGES:
         raise SystemExit(f"scenario {scenario} changes the registry mid-run, which a running server cannot be "
                          "told over gRPC yet: run it in process (without --addr)")
     settings = benchmark_settings(config, embedding)
     reader = benchmark_reader(settings)
+    embed_ahead(reader, [route_request(p, cost_weight) for p in TrafficGenerator(seed).stream(requests)])
     with tempfile.TemporaryDirectory(prefix="banditroute-simulate-") as tmp:
         service = local_service(Path(tmp), reader, seed, settings=settings)
         client = RouterClient(addr) if addr else None

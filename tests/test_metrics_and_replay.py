@@ -110,3 +110,18 @@ def test_extra_points_go_where_the_share_jumps(tiny_csv, static_reader):
                  extra_points=2, strong_model=registry.baseline_model)
     assert len(runs) == 4 and 2.5 in runs  # the first bisection halves the only interval
     assert {1.25, 3.75} & set(runs)  # the second halves whichever half jumped more
+
+
+def test_parallel_workers_give_the_sweep_one_process_gives(tiny_csv):
+    from router.config import Settings
+    from simulator.runs import FreshLocalRouter
+
+    rows, registry = load_labelled_csv(tiny_csv), replay_registry()
+    make_router = FreshLocalRouter(Settings(embedding="static", security_recheck_gap=0), seed=3, registry=registry)
+
+    def models(workers):
+        runs = sweep(make_router, rows, 3, (0.0, 0.3, 5.0), extra_points=2, strong_model=registry.baseline_model,
+                     workers=workers)
+        return {w: [r.model for r in routed] for w, routed in runs.items()}
+
+    assert models(2) == models(1)

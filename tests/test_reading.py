@@ -1,0 +1,76 @@
+"""Reading a prompt: the fast static verdict, and the precise second look where security needs one."""
+
+import numpy as np
+import pytest
+
+from router.classifier import Classifier
+from router.reading import PromptReader
+from simulator.embedding_cache import CachedEmbedder
+from simulator.runs import embed_ahead
+from simulator.simulate import route_request
+from simulator.traffic import TrafficGenerator
+
+
+class CountingEmbedder:
+    """MiniLM, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder):
+        self.embedder, self.dim, self.texts = embedder, embedder.dim, 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.embedder.embed(texts)
+
+
+@pytest.fixture
+def cascade(static_reader, embedder, tmp_path):
+    minilm = CountingEmbedder(embedder)
+    precise_embedder = CachedEmbedder(minilm, "all-MiniLM-L6-v2", tmp_path / "embeddings.sqlite")
+    precise = PromptReader(precise_embedder, Classifier(precise_embedder))
+    minilm.texts = 0  # the exemplars embedded at start-up are not prompts
+    reader = PromptReader(static_reader.embedder, static_reader.classifier, precise, recheck_gap=0.1)
+    yield reader, minilm
+    precise_embedder.close()
+
+
+@pytest.fixture(scope="module")
+def requests():
+    return [route_request(p, None) for p in TrafficGenerator(seed=21).stream(80)]
+
+
+def test_a_close_call_is_settled_by_the_precise_model(cascade, requests):
+    reader, _ = cascade
+    for r in requests:
+        embedding, verdict = reader.read(r.conversation_text, r.rules_text, r.task_hint)
+        fast = static_verdict(reader, r)
+        if fast.security or fast.security_gap >= reader.recheck_gap:
+            assert verdict == fast
+        else:
+            _, precise = reader.precise.read(r.conversation_text, r.rules_text, r.task_hint)
+            assert verdict == precise
+        # The learner sees the fast embedding either way: one feature space.
+        np.testing.assert_array_equal(embedding, reader.embedder.embed([r.conversation_text])[0])
+    assert 0 < reader.rechecks < len(requests)
+
+
+def test_second_look_texts_are_the_ones_read_hands_on(cascade, requests):
+    reader, _ = cascade
+    listed = reader.second_look_texts([(r.conversation_text, r.rules_text, r.task_hint) for r in requests])
+    for r in requests:
+        reader.read(r.conversation_text, r.rules_text, r.task_hint)
+    assert len(listed) == reader.rechecks > 0
+
+
+def test_embedding_ahead_leaves_no_prompt_for_minilm_one_at_a_time(cascade, requests):
+    reader, minilm = cascade
+    distinct = embed_ahead(reader, requests)
+    ahead = minilm.texts
+    assert ahead == distinct > 0
+    for r in requests:
+        reader.read(r.conversation_text, r.rules_text, r.task_hint)
+    assert minilm.texts == ahead
+
+
+def static_verdict(reader, request):
+    return reader.classifier.classify(request.rules_text, reader.embedder.embed([request.conversation_text])[0],
+                                      request.task_hint)
