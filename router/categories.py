@@ -46,3 +46,20 @@ QUALITY_COLUMN: dict[str, str] = {
     "reasoning": "reasoning",
     "creative": "creative",
 }
+
+# How long a cached answer may be served, in seconds (seed 003's per-task TTLs, mapped onto these
+# categories). 0 means never cached: an idea or a story should come out fresh each time, a worked
+# calculation is cheap to get wrong by matching a near twin with other numbers, and a security
+# answer must come from a premium model, not from a neighbour's question.
+DEFAULT_CACHE_TTL_SECONDS: dict[str, int] = {
+    SECURITY_CRITICAL: 0,
+    "complex_implementation": 3600,
+    "standard_implementation": 3600,
+    "analysis_debug": 3600,
+    "documentation": 86400,
+    "simple_query": 3600,
+    "chat": 60,
+    "content": 3600,
+    "reasoning": 0,
+    "creative": 0,
+}

@@ -34,10 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_route(commands)
     _add_feedback(commands)
+    _add_cache(commands)
     _add_demo(commands)
     _add_simulate(commands)
     _add_replay(commands)
     _add_perf(commands)
+    _add_cache_eval(commands)
     return parser
 
 
@@ -71,6 +73,7 @@ def _add_route(commands) -> None:
     p.add_argument("--max-cost", type=float, help="maximum estimated cost of the call in USD")
     p.add_argument("--output-tokens", type=int, help="expected answer length in tokens")
     p.add_argument("--hint", default="", help="task hint, e.g. 'security'")
+    p.add_argument("--no-cache", action="store_true", help="do not answer from the semantic cache")
     for field in ("team", "project", "feature", "user"):
         p.add_argument(f"--{field}", default="", help=f"attribution: {field}")
     p.set_defaults(run=_route)
@@ -88,6 +91,7 @@ def _route(args) -> int:
         constraints=Constraints(tuple(args.allow), args.max_cost, args.output_tokens),
         metadata=Metadata(args.team, args.project, args.feature, args.user),
         task_hint=args.hint,
+        bypass_cache=args.no_cache,
     )
     return _call(args.addr, lambda client: client.route(request))
 
@@ -102,6 +106,7 @@ def _add_feedback(commands) -> None:
     p.add_argument("--output-tokens", type=int, help="actual output tokens (the estimate otherwise)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="latency of the call in ms")
     p.add_argument("--error", action="store_true", help="the call failed (learned as quality 0)")
+    p.add_argument("--response", help="the answer's text: cached when the quality reaches the cache's bar")
     p.set_defaults(run=_feedback)
 
 
@@ -109,9 +114,22 @@ def _feedback(args) -> int:
     from router.types import FeedbackRequest
 
     request = FeedbackRequest(
-        args.decision_id, args.quality, args.input_tokens, args.output_tokens, args.latency_ms, args.error
+        args.decision_id, args.quality, args.input_tokens, args.output_tokens, args.latency_ms, args.error,
+        args.response,
     )
     return _call(args.addr, lambda client: client.feedback(request))
+
+
+def _add_cache(commands) -> None:
+    p = commands.add_parser("cache", help="administer a running service's semantic cache",
+                            description="Semantic-cache administration on a running service.")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    invalidate = actions.add_parser("invalidate", help="drop every cached answer of a tenant",
+                                    description="Drop every cached answer of a tenant and print how many there were.")
+    invalidate.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    invalidate.add_argument("--tenant", required=True, help="tenant id")
+    invalidate.set_defaults(run=lambda args: _call(
+        args.addr, lambda client: {"entries_removed": client.invalidate_cache(args.tenant)}))
 
 
 def _call(addr: str, call) -> int:
@@ -237,6 +255,34 @@ def _perf(args) -> int:
     from simulator.perf import run_perf
 
     return run_perf(args.requests, args.json)
+
+
+
+def _add_cache_eval(commands) -> None:
+    from simulator.datasets import CACHE_PAIRS_DEV
+
+    p = commands.add_parser("cache-eval", help="measure the semantic cache on labelled question pairs",
+                            description="Store every text_a of a pairs file as a cached prompt of one tenant, look up "
+                            "every text_b, and report duplicate recall, false-hit rate and precision for the guarded "
+                            "cache and for plain cosine at the same threshold, with lookup latency.")
+    p.add_argument("--pairs", type=Path, default=CACHE_PAIRS_DEV,
+                   help=f"JSON list of {{text_a, text_b, label}} (default {CACHE_PAIRS_DEV})")
+    p.add_argument("--json", type=Path, default=Path("runs/cache-eval.json"), help="where to write the results")
+    p.add_argument("--threshold", type=float, help="similarity threshold (the configured one otherwise)")
+    p.add_argument("--config", type=Path, help="service configuration (YAML): cache and reading settings")
+    p.add_argument("--scale", type=int, nargs="+", metavar="N",
+                   help="also measure lookup latency and memory with N entries in one tenant's cache (e.g. 10000 100000)")
+    p.set_defaults(run=_cache_eval)
+
+
+def _cache_eval(args) -> int:
+    from simulator.cache_eval import run_cache_eval
+
+    if not args.pairs.exists():
+        print(f"error: {args.pairs} does not exist (the shared data sits in ../shared/data beside a checkout)",
+              file=sys.stderr)
+        return 2
+    return run_cache_eval(args.pairs, args.json, args.config, args.threshold, args.scale)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router import wire
-from router.generated import router_pb2_grpc
+from router.generated import router_pb2, router_pb2_grpc
 from router.types import FeedbackRequest, RouteRequest
 
 
@@ -24,6 +24,11 @@ class RouterClient:
     def feedback(self, request: FeedbackRequest) -> dict:
         response = self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
         return {"reward": response.reward, "actual_cost_usd": response.actual_cost_usd}
+
+    def invalidate_cache(self, tenant_id: str) -> int:
+        """Drop a tenant's cached answers; returns how many there were."""
+        request = router_pb2.InvalidateCacheRequest(tenant_id=tenant_id)
+        return self._stub.InvalidateCache(request, timeout=self.timeout).entries_removed
 
     def wait_until_serving(self, timeout: float) -> None:
         """Block until the health service says SERVING; raises grpc.FutureTimeoutError otherwise."""

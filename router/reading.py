@@ -36,6 +36,11 @@ class PromptReader:
             _, classified = self.precise.read(text, rules_text, task_hint)
         return embedding, classified
 
+    @property
+    def precise_embedder(self) -> Embedder:
+        """The most precise embedder this reader holds: MiniLM when it has it."""
+        return self.precise.embedder if self.precise is not None else self.embedder
+
     def second_look_texts(self, prompts: list[tuple[str, str, str]]) -> list[str]:
         """Of (text, rules_text, task_hint) triples, the texts `read` would hand to the precise model.
 

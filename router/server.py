@@ -15,7 +15,7 @@ from router import wire
 from router.config import Settings
 from router.reading import build_reader
 from router.errors import AlreadyExists, InvalidArgument, NotFound, RouterError
-from router.generated import router_pb2_grpc
+from router.generated import router_pb2, router_pb2_grpc
 from router.service import RouterService, open_service
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     def Feedback(self, request, context):
         with _status_from_errors(context):
             return wire.feedback_record_to_pb(self.service.feedback(wire.feedback_request_from_pb(request)))
+
+    def InvalidateCache(self, request, context):
+        with _status_from_errors(context):
+            return router_pb2.InvalidateCacheResponse(entries_removed=self.service.invalidate_cache(request.tenant_id))
 
 
 @contextmanager

@@ -17,9 +17,12 @@ from router.config import Settings
 from router.reading import PromptReader
 from router.policy import candidate_models, reason_for
 from router.registry import ModelSpec, Registry, normalised_costs
+from router.cache import CacheHit, SemanticCache, conversation_key, scope_of
+from router.cache_store import CacheStore, Prompt
 from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
-from router.types import Context, Decision, FeedbackRecord, FeedbackRequest, RouteRequest
+from router.types import CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, Reason, RouteRequest
+from router.errors import InvalidArgument
 from router.validation import validate_feedback, validate_route
 
 log = logging.getLogger(__name__)
@@ -38,11 +41,13 @@ class RouterService:
         reader: PromptReader,
         decision_log: DecisionLog,
         snapshots: SnapshotStore,
+        cache: SemanticCache | None = None,
     ):
         self.settings = settings
         self.registry = registry
         self.reader = reader
         self.log = decision_log
+        self.cache = cache
         self.snapshots = snapshots
         learner, self._snapshot_seq = snapshots.load(
             lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path)
@@ -60,31 +65,71 @@ class RouterService:
 
     def route(self, request: RouteRequest) -> Decision:
         situation, security = self.situation(request)
+        cache_prompt = self._cache_prompt(request, situation.context, security)
+        if cache_prompt is not None and not request.bypass_cache:
+            hit, cache_prompt = self.cache.lookup(cache_prompt, self.settings.cache_threshold_for(request.tenant_id))
+            if hit is not None:
+                return self._answer_from_cache(request, situation, hit)
         choice = self.policy.choose(situation)
-        context = situation.context
         model = self.registry[choice.model]
-        decision = Decision(
+        decision = self._decision(
+            request, situation, security, model.id, model.provider,
+            probability=choice.probability,
+            reason=reason_for(security, len(situation.candidates)),
+            estimated_cost_usd=model.cost(situation.context.input_tokens, situation.context.output_tokens),
+            probabilities=choice.probabilities,
+            fallbacks=tuple(m for m in choice.ranking if m != choice.model),
+        )
+        self.log.record_decision(decision, situation.context)
+        if cache_prompt is not None:
+            self.cache.remember(decision.decision_id, cache_prompt)
+        return decision
+
+    def _answer_from_cache(self, request: RouteRequest, situation: Situation, hit: CacheHit) -> Decision:
+        """A decision of its own kind: nothing to call, nothing for the bandit to learn."""
+        entry, context = hit.entry, situation.context
+        writer = self.registry[entry.model] if entry.model in self.registry else None
+        saved = writer.cost(context.input_tokens, context.output_tokens) if writer else 0.0
+        decision = self._decision(
+            request, situation, False, entry.model, writer.provider if writer else "",
+            probability=1.0, reason=Reason.CACHE_HIT, estimated_cost_usd=0.0, probabilities=(), fallbacks=(),
+            cache=CacheAnswer(entry.entry_id, entry.answer, hit.similarity, saved),
+        )
+        self.log.record_decision(decision, context)
+        return decision
+
+    def _decision(self, request: RouteRequest, situation: Situation, security: bool, model: str, provider: str,
+                  **outcome) -> Decision:
+        context = situation.context
+        return Decision(
             decision_id=uuid.uuid4().hex,
             tenant_id=request.tenant_id,
             created_at=time.time(),
-            model=model.id,
-            provider=model.provider,
-            probability=choice.probability,
-            reason=reason_for(security, len(situation.candidates)),
+            model=model,
+            provider=provider,
             category=context.category,
             security=security,
             complexity=context.complexity,
             cost_weight=situation.cost_weight,
             estimated_input_tokens=context.input_tokens,
             estimated_output_tokens=context.output_tokens,
-            estimated_cost_usd=model.cost(context.input_tokens, context.output_tokens),
             candidates=tuple(m.id for m in situation.candidates),
-            probabilities=choice.probabilities,
-            fallbacks=tuple(m for m in choice.ranking if m != choice.model),
             metadata=request.metadata,
+            **outcome,
         )
-        self.log.record_decision(decision, context)
-        return decision
+
+    def _cache_prompt(self, request: RouteRequest, context: Context, security: bool) -> Prompt | None:
+        """The prompt as the cache keys it, or None when this request is not for the cache: a
+        security task (its answer must come from a premium model) or a never-cached category."""
+        if self.cache is None or security or self.settings.cache.ttl_seconds.get(context.category, 0) <= 0:
+            return None
+        return Prompt(
+            tenant_id=request.tenant_id,
+            scope=scope_of(request.tenant_id, request.system_prompt),
+            key=conversation_key(request.messages),
+            text=request.conversation_text,
+            vector=context.embedding,
+        )
 
     def feedback(self, request: FeedbackRequest) -> FeedbackRecord:
         validate_feedback(request)
@@ -96,7 +141,19 @@ class RouterService:
             self._learned_seq = seq
             if seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
                 self.snapshot()
+        if self.cache is not None:
+            self._update_cache(decision, request, record)
         return record
+
+    def _update_cache(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
+        """A good answer enters the cache; a poor one served from it leaves it."""
+        good = not record.error and record.quality >= self.settings.cache.min_quality
+        if decision.cache is not None:
+            if not good and self.cache.evict(decision.cache.entry_id):
+                log.info("cache entry %d evicted: served for decision %s, quality %.2f",
+                         decision.cache.entry_id, decision.decision_id, record.quality)
+        elif good and request.response_text:
+            self.cache.store_answer(decision.decision_id, request.response_text, decision.category, decision.model)
 
     def situation(self, request: RouteRequest) -> tuple[Situation, bool]:
         """What a policy decides on for this request, and whether it is a security task."""
@@ -115,11 +172,22 @@ class RouterService:
     def snapshot(self) -> None:
         self.snapshots.save(self.learner, self._learned_seq)
         self._snapshot_seq = self._learned_seq
+        if self.cache is not None:
+            # Also the moment to let go of prompts whose answer never came.
+            self.cache.forget_pending(self.settings.cache.pending_hours * 3600)
+
+    def invalidate_cache(self, tenant_id: str) -> int:
+        """Drop a tenant's cached answers; how many there were."""
+        if not tenant_id.strip():
+            raise InvalidArgument("tenant_id", "is empty")
+        return self.cache.invalidate(tenant_id) if self.cache is not None else 0
 
     def close(self) -> None:
         with self._feedback_lock:
             self.snapshot()
             self.log.close()
+        if self.cache is not None:
+            self.cache.close()
 
     def _context(self, request: RouteRequest) -> tuple[Context, bool]:
         embedding, classified = self.reader.read(request.conversation_text, request.rules_text, request.task_hint)
@@ -135,7 +203,9 @@ class RouterService:
         quality = 0.0 if request.error else float(request.quality)
         candidates = [self.registry[m] for m in decision.candidates if m in self.registry]
         chosen = self.registry[decision.model] if decision.model in self.registry else None
-        if chosen is None or chosen not in candidates:
+        if decision.cache is not None:
+            actual_cost, cost_norm = 0.0, 0.0  # served from the cache: no call was made
+        elif chosen is None or chosen not in candidates:
             # The model left the registry since the decision: price as estimated.
             actual_cost, cost_norm = decision.estimated_cost_usd, 1.0
         else:
@@ -154,16 +224,21 @@ class RouterService:
         )
 
     def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
-        if decision.model not in self.registry:
+        if not self._learnable(decision):
             return
         self.policy.learn(context, self.registry[decision.model], record.quality, decision.probability)
+
+    def _learnable(self, decision: Decision) -> bool:
+        """A cached answer says nothing about the model's choice; a model gone from the registry
+        cannot be chosen again."""
+        return decision.cache is None and decision.model in self.registry
 
     def _replay_feedback(self) -> None:
         """Rebuild the learner: the snapshot holds VW's weights up to its sequence number; the
         neighbour memory is rebuilt from every logged outcome, and VW learns the ones after it."""
         replayed = 0
         for seq, decision, context, record in self.log.feedback_after(0):
-            if decision.model not in self.registry:
+            if not self._learnable(decision):
                 continue
             model = self.registry[decision.model]
             if seq <= self._snapshot_seq:
@@ -177,12 +252,16 @@ class RouterService:
 
 
 def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None) -> RouterService:
-    """A service on the embedded defaults: the SQLite log and learner snapshots under data_dir."""
+    """A service on the embedded defaults: the SQLite log, learner snapshots and cache under data_dir."""
     data_dir = Path(settings.data_dir)
+    cache = None
+    if settings.cache.enabled:
+        cache = SemanticCache(settings.cache, CacheStore(data_dir / "cache.sqlite"), reader.precise_embedder)
     return RouterService(
         settings=settings,
         registry=registry or Registry.from_yaml(settings.registry_path),
         reader=reader,
         decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
         snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
+        cache=cache,
     )

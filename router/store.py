@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from router.errors import AlreadyExists, NotFound
-from router.types import Context, Decision, FeedbackRecord, Metadata
+from router.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -39,7 +39,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     probabilities TEXT NOT NULL,
     fallbacks TEXT NOT NULL,
     metadata TEXT NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    cache_entry_id INTEGER,
+    cache_similarity REAL,
+    cost_saved_usd REAL
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant_time ON decisions (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -79,6 +82,7 @@ class SQLiteDecisionLog:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        _add_missing_columns(self._db)
         self._lock = threading.Lock()
 
     def record_decision(self, decision: Decision, context: Context) -> None:
@@ -137,7 +141,17 @@ _DECISION_FIELDS = [
     "decision_id", "tenant_id", "created_at", "model", "provider", "probability", "reason",
     "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
     "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
+    "cache_entry_id", "cache_similarity", "cost_saved_usd",
 ]
+# Columns added after the first release, with their types: a log written before them is extended.
+_LATER_COLUMNS = {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL"}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+    for column, kind in _LATER_COLUMNS.items():
+        if column not in present:
+            db.execute(f"ALTER TABLE decisions ADD COLUMN {column} {kind}")
 _DECISION_COLUMNS = ", ".join(f"d.{c}" for c in _DECISION_FIELDS)
 
 
@@ -162,6 +176,10 @@ def _decision_row(decision: Decision, context: Context) -> dict:
         "fallbacks": json.dumps(decision.fallbacks),
         "metadata": json.dumps(asdict(decision.metadata)),
         "embedding": np.asarray(context.embedding, dtype=np.float32).tobytes(),
+        # The answer itself stays in the cache: the log keeps which entry was served.
+        "cache_entry_id": decision.cache.entry_id if decision.cache else None,
+        "cache_similarity": decision.cache.similarity if decision.cache else None,
+        "cost_saved_usd": decision.cache.cost_saved_usd if decision.cache else None,
     }
 
 
@@ -186,6 +204,8 @@ def _decision_from_row(row: tuple) -> tuple[Decision, Context]:
         probabilities=tuple(json.loads(values["probabilities"])),
         fallbacks=tuple(json.loads(values["fallbacks"])),
         metadata=Metadata(**json.loads(values["metadata"])),
+        cache=None if values["cache_entry_id"] is None else CacheAnswer(
+            values["cache_entry_id"], "", values["cache_similarity"], values["cost_saved_usd"]),
     )
     context = Context(
         embedding=np.frombuffer(values["embedding"], dtype=np.float32),

@@ -36,6 +36,7 @@ class RouteRequest:
     constraints: Constraints = field(default_factory=Constraints)
     metadata: Metadata = field(default_factory=Metadata)
     task_hint: str = ""
+    bypass_cache: bool = False
 
     @property
     def system_prompt(self) -> str:
@@ -69,6 +70,7 @@ class Reason:
     RULE = "rule"
     BANDIT = "bandit"
     ONLY_MODEL_ALLOWED = "only_model_allowed"
+    CACHE_HIT = "cache_hit"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,15 @@ class Decision:
     probabilities: tuple[float, ...]
     fallbacks: tuple[str, ...]
     metadata: Metadata = field(default_factory=Metadata)
+    cache: CacheAnswer | None = None  # set when the semantic cache answered
+
+
+@dataclass(frozen=True)
+class CacheAnswer:
+    entry_id: int
+    answer: str
+    similarity: float
+    cost_saved_usd: float
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class FeedbackRequest:
     output_tokens: int | None = None
     latency_ms: float = 0.0
     error: bool = False
+    response_text: str | None = None
 
 
 @dataclass(frozen=True)

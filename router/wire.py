@@ -19,6 +19,7 @@ _REASONS = {
     Reason.RULE: pb.REASON_RULE,
     Reason.BANDIT: pb.REASON_BANDIT,
     Reason.ONLY_MODEL_ALLOWED: pb.REASON_ONLY_MODEL_ALLOWED,
+    Reason.CACHE_HIT: pb.REASON_CACHE_HIT,
 }
 _REASON_NAMES = {code: name for name, code in _REASONS.items()}
 
@@ -45,6 +46,7 @@ def route_request_from_pb(message: pb.RouteRequest) -> RouteRequest:
             user=message.metadata.user,
         ),
         task_hint=message.task_hint,
+        bypass_cache=message.bypass_cache,
     )
 
 
@@ -61,10 +63,12 @@ def route_request_to_pb(request: RouteRequest) -> pb.RouteRequest:
         ),
         metadata=pb.Metadata(**vars(request.metadata)),
         task_hint=request.task_hint,
+        bypass_cache=request.bypass_cache,
     )
 
 
 def decision_to_pb(decision: Decision) -> pb.RouteResponse:
+    cache = decision.cache
     return pb.RouteResponse(
         decision_id=decision.decision_id,
         model=decision.model,
@@ -79,6 +83,10 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         estimated_output_tokens=decision.estimated_output_tokens,
         cost_weight=decision.cost_weight,
         complexity=decision.complexity,
+        cache_hit=cache is not None,
+        cached_response=cache.answer if cache else "",
+        cache_similarity=cache.similarity if cache else 0.0,
+        cost_saved_usd=cache.cost_saved_usd if cache else 0.0,
     )
 
 
@@ -98,6 +106,10 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "estimated_output_tokens": message.estimated_output_tokens,
         "cost_weight": message.cost_weight,
         "complexity": message.complexity,
+        "cache_hit": message.cache_hit,
+        "cached_response": message.cached_response,
+        "cache_similarity": message.cache_similarity,
+        "cost_saved_usd": message.cost_saved_usd,
     }
 
 
@@ -109,6 +121,7 @@ def feedback_request_from_pb(message: pb.FeedbackRequest) -> FeedbackRequest:
         output_tokens=_optional(message, "output_tokens"),
         latency_ms=message.latency_ms,
         error=message.error,
+        response_text=_optional(message, "response_text"),
     )
 
 
@@ -120,6 +133,7 @@ def feedback_request_to_pb(request: FeedbackRequest) -> pb.FeedbackRequest:
         output_tokens=request.output_tokens,
         latency_ms=request.latency_ms,
         error=request.error,
+        response_text=request.response_text,
     )
 
 
