@@ -14,6 +14,7 @@ made their answers suspect, and would need counters aged by hand.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import threading
 import time
@@ -34,6 +35,8 @@ from router.types import ChatMessage
 # exact search's nearest neighbour (tests/test_cache.py checks it) in well under a millisecond.
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 96
+# Ratings of served hits remembered per tenant for its learned threshold: the recent ones.
+RATINGS_KEPT = 10_000
 
 
 def normalise(text: str) -> str:
@@ -49,6 +52,28 @@ def conversation_key(messages: tuple[ChatMessage, ...]) -> str:
     """The whole conversation, roles included: a follow-up is only the same as the same follow-up
     to the same earlier turns."""
     return _hash("\0".join(f"{m.role}:{normalise(m.content)}" for m in messages if m.role != "system"))
+
+
+def learned_threshold(ratings: list[tuple[float, bool]], target: float) -> float:
+    """The lowest similarity threshold at which the rated hits it would still serve were poor at
+    most `target` of the time; 0 when all of them together are (nothing learned).
+
+    ratings: (similarity, judged good) of hits served by meaning rather than as exact repeats. Each
+    poor hit above the threshold must be outweighed by 1/target good ones, so a tenant with few
+    ratings moves its threshold just past a poor hit, and one with many tolerates the rate asked.
+    """
+    seen = poor = 0
+    threshold, above_ok = 1.0, True  # nothing above the most similar rating: trivially within target
+    for similarity, group in itertools.groupby(sorted(ratings, key=lambda r: -r[0]), key=lambda r: r[0]):
+        for _, good in group:
+            seen, poor = seen + 1, poor + (not good)
+        ok = poor <= target * seen
+        if ok:
+            threshold = similarity
+        elif above_ok:
+            threshold = similarity + 1e-6  # serve only what is more similar than this poor hit
+        above_ok = ok
+    return 0.0 if poor <= target * seen else threshold
 
 
 @dataclass(frozen=True)
@@ -74,12 +99,15 @@ class SemanticCache:
         self._recency: dict[str, OrderedDict[int, None]] = {}  # per tenant, least recently used first
         for entry in store.live_entries(clock()):
             self._add(entry)
+        self._ratings = {tenant: ratings[-RATINGS_KEPT:] for tenant, ratings in store.ratings().items()}
+        self._floors = {tenant: learned_threshold(r, settings.target_false_hit_rate) for tenant, r in self._ratings.items()}
 
     def lookup(self, prompt: Prompt, threshold: float) -> tuple[CacheHit | None, Prompt]:
         """The entry that answers this prompt, if any; and the prompt with MiniLM's vector when one
         was computed, so that storing its answer later need not compute it again."""
         now = self.clock()
         with self._lock:
+            threshold = max(threshold, self._floors.get(prompt.tenant_id, 0.0))
             scope = self._scopes.get(prompt.scope)
             if scope is None:
                 return None, prompt
@@ -117,6 +145,24 @@ class SemanticCache:
             evicted = self._over_capacity(prompt.tenant_id)
         self.store.delete_entries(evicted)
         return entry
+
+    def rate_served(self, tenant_id: str, entry_id: int, similarity: float, good: bool) -> bool:
+        """Feedback on a served answer. A poor one evicts its entry; a semantic hit's rating (not an
+        exact repeat's: that says nothing of the match) moves the tenant's learned threshold.
+        Returns whether the entry was evicted."""
+        if similarity < 1.0:
+            self.store.add_rating(tenant_id, similarity, good, self.clock())
+            with self._lock:
+                ratings = self._ratings.setdefault(tenant_id, [])
+                ratings.append((similarity, good))
+                del ratings[:-RATINGS_KEPT]
+                self._floors[tenant_id] = learned_threshold(ratings, self.settings.target_false_hit_rate)
+        return not good and self.evict(entry_id)
+
+    def threshold_floor(self, tenant_id: str) -> float:
+        """The threshold this tenant's ratings of served hits have taught (0: none)."""
+        with self._lock:
+            return self._floors.get(tenant_id, 0.0)
 
     def evict(self, entry_id: int) -> bool:
         """Drop an entry (its answer was judged poor when served); False if it was already gone."""

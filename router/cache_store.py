@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS pending (
     precise BLOB
 );
 CREATE INDEX IF NOT EXISTS pending_by_time ON pending (created_at);
+CREATE TABLE IF NOT EXISTS ratings (
+    tenant_id TEXT NOT NULL,
+    similarity REAL NOT NULL,
+    good INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -150,6 +156,19 @@ class CacheStore:
     def forget_pending_before(self, cutoff: float) -> int:
         with self._lock:
             return self._db.execute("DELETE FROM pending WHERE created_at < ?", (cutoff,)).rowcount
+
+    def add_rating(self, tenant_id: str, similarity: float, good: bool, now: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO ratings VALUES (?, ?, ?, ?)", (tenant_id, similarity, int(good), now))
+
+    def ratings(self) -> dict[str, list[tuple[float, bool]]]:
+        """Every tenant's rated semantic hits, oldest first."""
+        by_tenant: dict[str, list[tuple[float, bool]]] = {}
+        with self._lock:
+            rows = self._db.execute("SELECT tenant_id, similarity, good FROM ratings ORDER BY rowid").fetchall()
+        for tenant_id, similarity, good in rows:
+            by_tenant.setdefault(tenant_id, []).append((similarity, bool(good)))
+        return by_tenant
 
     def close(self) -> None:
         with self._lock:

@@ -40,6 +40,9 @@ class CacheSettings(Strict):
         4_000, ge=1, description="a scope's index switches from exact search to HNSW above this many entries"
     )
     candidates: int = Field(5, ge=1, description="nearest neighbours the guard examines per lookup")
+    target_false_hit_rate: float = Field(
+        0.01, gt=0, lt=1, description="a tenant's threshold rises until its served hits rated poor stay below this"
+    )
     pending_hours: float = Field(
         24, gt=0, description="a routed prompt waits this long for the answer that would be cached"
     )

@@ -148,10 +148,11 @@ class RouterService:
     def _update_cache(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
         """A good answer enters the cache; a poor one served from it leaves it."""
         good = not record.error and record.quality >= self.settings.cache.min_quality
-        if decision.cache is not None:
-            if not good and self.cache.evict(decision.cache.entry_id):
+        served = decision.cache
+        if served is not None:
+            if self.cache.rate_served(decision.tenant_id, served.entry_id, served.similarity, good):
                 log.info("cache entry %d evicted: served for decision %s, quality %.2f",
-                         decision.cache.entry_id, decision.decision_id, record.quality)
+                         served.entry_id, decision.decision_id, record.quality)
         elif good and request.response_text:
             self.cache.store_answer(decision.decision_id, request.response_text, decision.category, decision.model)
 

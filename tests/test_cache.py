@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from router.cache import SemanticCache, _ScopeIndex, conversation_key, scope_of
+from router.cache import SemanticCache, _ScopeIndex, conversation_key, learned_threshold, scope_of
 from router.cache_store import CacheStore, Prompt
 from router.config import CacheSettings
 from router.types import ChatMessage
@@ -192,3 +192,31 @@ def test_the_approximate_index_recalls_over_95_percent_of_exact_search():
     queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
     found = [approximate.search(q, 1)[0][0] == exact.search(q, 1)[0][0] for q in queries]
     assert np.mean(found) >= 0.95
+
+
+def test_nothing_is_learned_while_poor_hits_stay_within_the_target():
+    assert learned_threshold([], 0.01) == 0.0
+    assert learned_threshold([(0.97, True)] * 50, 0.01) == 0.0
+    assert learned_threshold([(0.97, False)] + [(0.965, True)] * 199, 0.01) == 0.0
+
+
+def test_a_poor_hit_among_few_ratings_lifts_the_threshold_just_above_it():
+    threshold = learned_threshold([(0.99, True), (0.975, False), (0.97, True)], 0.01)
+    assert 0.975 < threshold < 0.976
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.9, 1.0), st.booleans()), min_size=1, max_size=60), st.sampled_from([0.01, 0.05]))
+def test_hits_above_the_learned_threshold_were_poor_at_most_the_target_share(ratings, target):
+    threshold = learned_threshold(ratings, target)
+    above = [good for similarity, good in ratings if similarity >= threshold]
+    assert sum(not good for good in above) <= target * len(above)
+
+
+def test_a_poor_rating_of_a_semantic_hit_raises_that_tenants_threshold_only(open_cache):
+    cache = open_cache()
+    entry = put(cache, prompt("How do I reverse a list in Python?"), "Use reversed().")
+    assert cache.rate_served("acme", entry.entry_id, 0.97, good=False)  # evicted
+    assert cache.threshold_floor("acme") > 0.97 and cache.threshold_floor("globex") == 0.0
+    cache.rate_served("acme", 12345, 1.0, good=False)  # an exact repeat's rating says nothing of the match
+    assert 0.97 < cache.threshold_floor("acme") < 0.971
