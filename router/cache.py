@@ -31,10 +31,13 @@ from router.config import CacheSettings
 from router.embedding import Embedder
 from router.types import ChatMessage
 
-# HNSW's graph degree and search breadth: at 100,000 random unit vectors this recalls over 95% of
-# exact search's nearest neighbour (tests/test_cache.py checks it) in well under a millisecond.
+# HNSW's graph degree and search breadth. Only neighbours at static cosine >= 0.90 matter (the
+# prefilter), and those HNSW finds cheaply: on 10,000 random unit vectors (the hardest case, no
+# clusters) a query at cosine 0.90 to its target finds it 100% of the time in 0.38 ms (p50) at
+# efSearch 32, against 1.0 ms at 96; at 100,000 random vectors recall falls to 78%, while real
+# embeddings, which cluster, keep it (tests/test_cache.py checks recall on clustered vectors).
 HNSW_NEIGHBOURS = 32
-HNSW_EF_SEARCH = 96
+HNSW_EF_SEARCH = 32
 # Ratings of served hits remembered per tenant for its learned threshold: the recent ones.
 RATINGS_KEPT = 10_000
 

@@ -177,6 +177,8 @@ def _add_simulate(commands) -> None:
     p.add_argument("--requests", type=int, default=10_000, help="prompts in the stream (default 10000)")
     p.add_argument("--seed", type=int, default=1, help="seed of traffic, world and exploration (default 1)")
     p.add_argument("--cost-weight", type=float, help="λ for every request (the service default otherwise)")
+    p.add_argument("--cache", action="store_true", help="send each answer's text with the feedback, so the "
+                   "bandit's service answers repeats and paraphrases from its semantic cache (baselines have none)")
     p.add_argument("--json", type=Path, default=Path("runs/simulate.json"), help="where to write the results")
     p.add_argument("--addr", help="drive a running server at HOST:PORT instead of an in-process one; start it "
                    "with learner.seed equal to --seed and an empty data dir to get the in-process results")
@@ -188,7 +190,7 @@ def _simulate(args) -> int:
     from simulator.simulate import run_simulate
 
     return run_simulate(args.scenario, args.requests, args.seed, args.json, args.cost_weight, args.addr,
-                        args.embedding, args.config)
+                        args.embedding, args.config, args.cache)
 
 
 def _add_replay(commands) -> None:

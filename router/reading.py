@@ -18,6 +18,15 @@ from router.classifier import Classification, Classifier
 from router.embedding import Embedder
 
 
+@dataclass(frozen=True)
+class Reading:
+    embedding: np.ndarray  # what the learner sees: the fast embedding
+    classification: Classification
+    # The most precise embedder's vector (`PromptReader.precise_embedder`), when this read computed
+    # it: the semantic cache compares these and need not compute it again.
+    precise: np.ndarray | None = None
+
+
 @dataclass
 class PromptReader:
     embedder: Embedder
@@ -27,14 +36,17 @@ class PromptReader:
     recheck_gap: float = 0.0
     rechecks: int = 0
 
-    def read(self, text: str, rules_text: str, task_hint: str) -> tuple[np.ndarray, Classification]:
+    def read(self, text: str, rules_text: str, task_hint: str) -> Reading:
         """`text` is embedded (the conversation); `rules_text` is what keyword rules read (system prompt too)."""
         embedding = self.embedder.embed([text])[0]
         classified = self.classifier.classify(rules_text, embedding, task_hint)
-        if self._needs_second_look(classified):
-            self.rechecks += 1
-            _, classified = self.precise.read(text, rules_text, task_hint)
-        return embedding, classified
+        if self.precise is None:
+            return Reading(embedding, classified, precise=embedding)
+        if not self._needs_second_look(classified):
+            return Reading(embedding, classified)
+        self.rechecks += 1
+        second = self.precise.read(text, rules_text, task_hint)
+        return Reading(embedding, second.classification, second.embedding)
 
     @property
     def precise_embedder(self) -> Embedder:

@@ -8,13 +8,15 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from learners.bandit import BanditPolicy
 from learners.policies import Situation
 from learners.snapshots import SnapshotStore
 from learners.vw_bandit import QualityLearner
 from router.categories import DEFAULT_OUTPUT_TOKENS
 from router.config import Settings
-from router.reading import PromptReader
+from router.reading import PromptReader, Reading
 from router.policy import candidate_models, reason_for
 from router.registry import ModelSpec, Registry, normalised_costs
 from router.cache import CacheHit, SemanticCache, conversation_key, scope_of
@@ -64,8 +66,9 @@ class RouterService:
         return self.policy.learner
 
     def route(self, request: RouteRequest) -> Decision:
-        situation, security = self.situation(request)
-        cache_prompt = self._cache_prompt(request, situation.context, security)
+        situation, reading = self._situation(request)
+        security = reading.classification.security
+        cache_prompt = self._cache_prompt(request, situation.context, security, reading.precise)
         if cache_prompt is not None and not request.bypass_cache:
             hit, cache_prompt = self.cache.lookup(cache_prompt, self.settings.cache_threshold_for(request.tenant_id))
             if hit is not None:
@@ -118,7 +121,8 @@ class RouterService:
             **outcome,
         )
 
-    def _cache_prompt(self, request: RouteRequest, context: Context, security: bool) -> Prompt | None:
+    def _cache_prompt(self, request: RouteRequest, context: Context, security: bool,
+                      precise: np.ndarray | None) -> Prompt | None:
         """The prompt as the cache keys it, or None when this request is not for the cache: a
         security task (its answer must come from a premium model) or a never-cached category."""
         if self.cache is None or security or self.settings.cache.ttl_seconds.get(context.category, 0) <= 0:
@@ -129,6 +133,7 @@ class RouterService:
             key=conversation_key(request.messages),
             text=request.conversation_text,
             vector=context.embedding,
+            precise=precise,
         )
 
     def feedback(self, request: FeedbackRequest) -> FeedbackRecord:
@@ -158,13 +163,18 @@ class RouterService:
 
     def situation(self, request: RouteRequest) -> tuple[Situation, bool]:
         """What a policy decides on for this request, and whether it is a security task."""
+        situation, reading = self._situation(request)
+        return situation, reading.classification.security
+
+    def _situation(self, request: RouteRequest) -> tuple[Situation, Reading]:
         validate_route(request, self.settings, self.registry)
-        context, security = self._context(request)
+        reading = self.reader.read(request.conversation_text, request.rules_text, request.task_hint)
+        context = self._context(request, reading)
         cost_weight = (
             request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
         )
-        candidates = candidate_models(self.registry, context, security, request.constraints)
-        return Situation(context, tuple(candidates), cost_weight), security
+        candidates = candidate_models(self.registry, context, reading.classification.security, request.constraints)
+        return Situation(context, tuple(candidates), cost_weight), reading
 
     def update_model(self, spec: ModelSpec) -> None:
         """Add a model or change its price; the next request sees it (cost is applied, not learned)."""
@@ -190,12 +200,11 @@ class RouterService:
         if self.cache is not None:
             self.cache.close()
 
-    def _context(self, request: RouteRequest) -> tuple[Context, bool]:
-        embedding, classified = self.reader.read(request.conversation_text, request.rules_text, request.task_hint)
+    def _context(self, request: RouteRequest, reading: Reading) -> Context:
+        classified = reading.classification
         input_tokens = sum(estimate_tokens(m.content) for m in request.messages)
         output_tokens = request.constraints.expected_output_tokens or DEFAULT_OUTPUT_TOKENS[classified.category]
-        context = Context(embedding, classified.category, classified.complexity, input_tokens, output_tokens)
-        return context, classified.security
+        return Context(reading.embedding, classified.category, classified.complexity, input_tokens, output_tokens)
 
     def _settle(self, decision: Decision, request: FeedbackRequest) -> FeedbackRecord:
         """Price the call with its real tokens; an error is a poor outcome, learned as quality 0."""

@@ -22,6 +22,7 @@ from router.cache_store import CacheStore, Prompt
 from router.config import CacheSettings, Settings
 from router.embedding import Embedder
 from router.types import ChatMessage
+from simulator.traffic import TrafficGenerator
 
 TENANT = "cache-eval"
 # Any cacheable category: the evaluation measures matching, not the TTL table.
@@ -116,37 +117,33 @@ def _store(cache: SemanticCache, decision_id: str, prompt: Prompt):
     return cache.store_answer(decision_id, f"answer {decision_id}", CATEGORY, "gpt-4o")
 
 
-def lookup_scaling(sizes: list[int], dim: int = 384, queries: int = 2000, seed: int = 0) -> dict[str, dict]:
+def lookup_scaling(sizes: list[int], embedder: Embedder, queries: int = 2000, seed: int = 0) -> dict[str, dict]:
     """Lookup latency and resident memory with one tenant's cache holding each of `sizes` entries.
 
-    Entries are random unit vectors (one routing, one MiniLM vector each) with short texts; half the
-    queries sit near a stored entry (so they reach the guard and may hit), half are unrelated.
+    Entries are the distinct prompts of a synthetic traffic stream; the queries are the prompts
+    that follow them in the stream, the generator's own mix of repeats, paraphrases and new ones.
+    Both vectors of a prompt are its `embedder` vector: this measures the search, not MiniLM.
     """
-    rng = np.random.default_rng(seed)
     results = {}
     for size in sizes:
+        stored, asked = _stream_split(size, queries, seed)
         with tempfile.TemporaryDirectory(prefix="banditroute-cache-scale-") as tmp:
             before = _rss_mb()
             cache = SemanticCache(CacheSettings(capacity_per_tenant=size), CacheStore(Path(tmp) / "cache.sqlite"))
             start = time.perf_counter()
-            vectors = _unit(rng.normal(size=(size, dim)))
-            for i in tqdm(range(size), desc=f"filling {size:,}", unit="entry", leave=False):
-                _store(cache, f"d{i}", _prompt(f"question number {i} about topic {i % 997}", vectors[i], vectors[i]))
+            vectors = _embed(embedder, stored)
+            for i, text in enumerate(tqdm(stored, desc=f"filling {size:,}", unit="entry", leave=False)):
+                _store(cache, f"d{i}", _prompt(text, vectors[i], vectors[i]))
             fill_seconds = time.perf_counter() - start
-            # A near query rewords its entry (same specifics, so the guard lets it through): a hit.
-            targets = rng.integers(0, size, queries // 2)
-            near = _unit(vectors[targets] + rng.normal(size=(len(targets), dim)) * 0.01)
-            texts = [f"please, question number {i} about topic {i % 997}" for i in targets]
-            far = _unit(rng.normal(size=(queries - len(targets), dim)))
-            texts += [f"an unrelated query {i}" for i in range(len(far))]
-            latencies = []
-            for text, vector in zip(texts, np.concatenate([near, far])):
-                query = _prompt(text, vector, vector)
+            latencies, hits = [], 0
+            for text, vector in zip(asked, _embed(embedder, asked)):
                 t = time.perf_counter()
-                cache.lookup(query, DEFAULT_THRESHOLD)
+                hit, _ = cache.lookup(_prompt(text, vector, vector), DEFAULT_THRESHOLD)
                 latencies.append((time.perf_counter() - t) * 1000)
+                hits += hit is not None
             results[f"{size:,}"] = {
                 "entries": cache.size(),
+                "hit_rate": hits / len(asked),
                 "lookup_p50_ms": float(np.percentile(latencies, 50)),
                 "lookup_p99_ms": float(np.percentile(latencies, 99)),
                 "rss_added_mb": _rss_mb() - before,
@@ -156,8 +153,19 @@ def lookup_scaling(sizes: list[int], dim: int = 384, queries: int = 2000, seed: 
     return results
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+def _stream_split(size: int, queries: int, seed: int) -> tuple[list[str], list[str]]:
+    """The first `size` distinct texts of a synthetic stream, then the next `queries` prompts."""
+    stored, seen, asked = [], set(), []
+    for prompt in TrafficGenerator(seed).stream(10 * (size + queries)):
+        if len(stored) < size:
+            if prompt.text not in seen:
+                seen.add(prompt.text)
+                stored.append(prompt.text)
+        elif len(asked) < queries:
+            asked.append(prompt.text)
+        else:
+            break
+    return stored, asked
 
 
 def _rss_mb() -> float:
@@ -170,6 +178,7 @@ def _rss_mb() -> float:
 
 SCALE_COLUMNS = [
     ("entries", "entries", "d"),
+    ("hit_rate", "hit rate", ".1%"),
     ("lookup_p50_ms", "p50 ms", ".3f"),
     ("lookup_p99_ms", "p99 ms", ".3f"),
     ("rss_added_mb", "RSS +MB", ".0f"),
@@ -200,14 +209,14 @@ def run_cache_eval(pairs_path: Path, json_path: Path, config: Path | None = None
         report = evaluate(pairs, reader.embedder, reader.precise_embedder, cache_settings, Path(tmp))
     report["data"] = str(pairs_path)
     if scale:
-        report["scaling"] = lookup_scaling(scale)
+        report["scaling"] = lookup_scaling(scale, reader.embedder)
     write_json(json_path, report)
     print_table(f"cache-eval --pairs {pairs_path} ({report['pairs']} pairs, threshold {report['threshold']})",
                 {"guarded cache": report["guarded"], "plain cosine": report["plain_cosine"]}, EVAL_COLUMNS)
     print(f"\nlookup p50 {report['lookup_ms']['p50']:.3f} ms, p99 {report['lookup_ms']['p99']:.3f} ms "
           f"(embeddings computed beforehand) over {report['entries']} entries")
     if scale:
-        print_table("lookup at scale (random vectors; half the queries near an entry)", report["scaling"],
+        print_table("lookup at scale (synthetic traffic, routing embedding)", report["scaling"],
                     SCALE_COLUMNS)
     print(f"JSON: {json_path}")
     return 0

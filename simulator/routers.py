@@ -16,6 +16,8 @@ class Routed:
     model: str
     security: bool
     probability: float
+    cached_response: str | None = None  # the semantic cache's answer, on a hit
+    cache_similarity: float = 0.0
 
 
 class RouterUnderTest(Protocol):
@@ -32,7 +34,9 @@ class InProcessRouter:
 
     def route(self, request: RouteRequest) -> Routed:
         d = self.service.route(request)
-        return Routed(d.decision_id, d.model, d.security, d.probability)
+        if d.cache is None:
+            return Routed(d.decision_id, d.model, d.security, d.probability)
+        return Routed(d.decision_id, d.model, d.security, d.probability, d.cache.answer, d.cache.similarity)
 
     def feedback(self, request: FeedbackRequest) -> None:
         self.service.feedback(request)
@@ -47,7 +51,8 @@ class RemoteRouter:
 
     def route(self, request: RouteRequest) -> Routed:
         d = self.client.route(request)
-        return Routed(d["decision_id"], d["model"], d["security"], d["probability"])
+        cached = d["cached_response"] if d["cache_hit"] else None
+        return Routed(d["decision_id"], d["model"], d["security"], d["probability"], cached, d["cache_similarity"])
 
     def feedback(self, request: FeedbackRequest) -> None:
         self.client.feedback(request)

@@ -42,21 +42,23 @@ def shared_reader(settings: Settings) -> PromptReader:
     return _READERS[key]
 
 
-def embed_ahead(reader: PromptReader, requests: list[RouteRequest], batch: int = 256) -> int:
+def embed_ahead(reader: PromptReader, requests: list[RouteRequest], every_prompt: bool = False,
+                batch: int = 256) -> int:
     """Run MiniLM once, in length-sorted batches, over the prompts the reader will give it.
 
-    That is every prompt when MiniLM is the reader's embedder, else the ones it will re-read.
-    One prompt at a time, these passes dominate a cold benchmark run; in batches they cost less,
-    and later reads (in any process) find the vectors in the on-disk cache. Returns how many
-    distinct prompts were embedded.
+    That is every prompt when MiniLM is the reader's embedder or when `every_prompt` (the semantic
+    cache compares MiniLM's vectors), else the ones it will re-read. One prompt at a time, these
+    passes dominate a cold benchmark run; in batches they cost less, and later reads (in any
+    process) find the vectors in the on-disk cache. Returns how many distinct prompts were embedded.
     """
     prompts = [(r.conversation_text, r.rules_text, r.task_hint) for r in requests]
-    if isinstance(reader.embedder, CachedEmbedder):
-        embedder, texts = reader.embedder, [text for text, _, _ in prompts]
-    elif reader.precise is not None and isinstance(reader.precise.embedder, CachedEmbedder):
-        embedder, texts = reader.precise.embedder, reader.second_look_texts(prompts)
-    else:
+    embedder = reader.precise_embedder
+    if not isinstance(embedder, CachedEmbedder):
         return 0
+    if every_prompt or reader.precise is None:
+        texts = [text for text, _, _ in prompts]
+    else:
+        texts = reader.second_look_texts(prompts)
     texts = sorted(set(texts), key=len)
     for start in tqdm(range(0, len(texts), batch), desc="MiniLM, ahead of time", unit="batch", leave=False):
         embedder.embed(texts[start : start + batch])

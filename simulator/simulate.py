@@ -8,6 +8,7 @@ classified the same way, and learn nothing. Quality is scored by the world's exp
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from learners.policies import (
     StaticRulesPolicy,
 )
 from router.categories import SECURITY_CRITICAL
+from router.cache import normalise
 from router.registry import Registry, normalised_costs
 from router.service import RouterService
 from router.types import ChatMessage, FeedbackRequest, RouteRequest
@@ -99,14 +101,36 @@ class Simulation:
     traces: dict[str, Trace]
 
 
+@dataclass
+class CacheTally:
+    """What the semantic cache did for the bandit: a served answer is right when it was written for
+    the same question (the same topic, or word for word the same text)."""
+
+    hits: int = 0
+    exact: int = 0
+    false_hits: int = 0
+    saved_usd: float = 0.0
+
+    def figures(self, requests: int) -> dict:
+        return {"hits": self.hits, "exact_hits": self.exact, "false_hits": self.false_hits,
+                "hit_rate": self.hits / requests, "false_hit_share": self.false_hits / self.hits if self.hits else 0.0,
+                "saved_usd": self.saved_usd}
+
+
 def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, requests: int, seed: int,
-             cost_weight: float | None = None) -> Simulation:
-    """Run every policy over one stream; `service` classifies and prices, `bandit` is under test."""
+             cost_weight: float | None = None, cache: bool = False) -> Simulation:
+    """Run every policy over one stream; `service` classifies and prices, `bandit` is under test.
+
+    With `cache`, feedback carries each answer's text, so the bandit's service answers repeats from
+    its semantic cache: a hit costs nothing and scores the answer's quality (0 when it was written
+    for another question). The baselines have no cache.
+    """
     world = World(service.registry, seed=seed)
     stage = Stage(world, service)
     timeline = SCENARIOS[scenario](requests, service.registry)
     policies = baselines(service.registry, seed)
     traces = {name: Trace() for name in [BANDIT] + [p.name for p in policies]}
+    tally = CacheTally()
     events = []
     for step, prompt in enumerate(tqdm(TrafficGenerator(seed).stream(requests), total=requests,
                                        desc=f"simulate {scenario}", unit="req")):
@@ -120,9 +144,37 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
         for policy in policies:
             _score(traces[policy.name], policy.choose(situation).model, prompt, situation, security, stage)
         routed = bandit.route(request)
+        if routed.cached_response is not None:
+            _serve_from_cache(traces[BANDIT], tally, routed, prompt, stage, bandit)
+            continue
         _score(traces[BANDIT], routed.model, prompt, situation, routed.security, stage)
-        _feed_back(bandit, routed.decision_id, routed.model, prompt, stage)
-    return Simulation(report(traces, service.registry, scenario, requests, seed, situation.cost_weight, events), traces)
+        _feed_back(bandit, routed.decision_id, routed.model, prompt, stage, _answer(prompt) if cache else None)
+    result = report(traces, service.registry, scenario, requests, seed, situation.cost_weight, events)
+    if cache:
+        result["cache"] = tally.figures(requests)
+    return Simulation(result, traces)
+
+
+def _answer(prompt: SyntheticPrompt) -> str:
+    """The answer's text as the simulator writes it: which question it answers."""
+    return json.dumps({"topic": prompt.topic_id, "text": normalise(prompt.text)})
+
+
+def _serve_from_cache(trace: Trace, tally: CacheTally, routed, prompt: SyntheticPrompt, stage: Stage,
+                      bandit: RouterUnderTest) -> None:
+    written_for = json.loads(routed.cached_response)
+    right = written_for["topic"] == prompt.topic_id or written_for["text"] == normalise(prompt.text)
+    quality = stage.expected_quality(routed.model, prompt) if right else 0.0
+    trace.add(routed.model, 0.0, quality, quality)
+    tally.hits += 1
+    tally.exact += routed.cache_similarity >= 1.0
+    tally.false_hits += not right
+    if routed.model in stage.registry:
+        tally.saved_usd += stage.registry[routed.model].cost(prompt.input_tokens, prompt.output_tokens)
+    # The caller grades what it was served (when it reports back): a wrong answer grades 0 and is evicted.
+    grade = stage.world.observe(routed.model, prompt) if right else 0.0
+    if grade is not None:
+        bandit.feedback(FeedbackRequest(routed.decision_id, grade))
 
 
 def _score(trace: Trace, model: str, prompt: SyntheticPrompt, situation: Situation, security: bool,
@@ -141,13 +193,15 @@ def _score(trace: Trace, model: str, prompt: SyntheticPrompt, situation: Situati
     trace.unflagged_security += prompt.category == SECURITY_CRITICAL and not security and below_premium
 
 
-def _feed_back(bandit: RouterUnderTest, decision_id: str, model: str, prompt: SyntheticPrompt, stage: Stage) -> None:
+def _feed_back(bandit: RouterUnderTest, decision_id: str, model: str, prompt: SyntheticPrompt, stage: Stage,
+               answer: str | None = None) -> None:
     if model in stage.down:
         bandit.feedback(FeedbackRequest(decision_id, None, prompt.input_tokens, 0, error=True))
         return
     quality = stage.world.observe(model, prompt)
     if quality is not None:  # a share of feedback never arrives
-        bandit.feedback(FeedbackRequest(decision_id, quality, prompt.input_tokens, prompt.output_tokens))
+        bandit.feedback(FeedbackRequest(decision_id, quality, prompt.input_tokens, prompt.output_tokens,
+                                        response_text=answer))
 
 
 def report(traces: dict[str, Trace], registry: Registry, scenario: str, requests: int, seed: int,
@@ -203,7 +257,8 @@ REGISTRY_CHANGES = {"price_change", "new_model"}
 
 
 def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_weight: float | None,
-                 addr: str | None, embedding: str | None = None, config: Path | None = None) -> int:
+                 addr: str | None, embedding: str | None = None, config: Path | None = None,
+                 cache: bool = False) -> int:
     """The simulate command: run, print the table, write the JSON and plots, track in MLflow."""
     from router.client import RouterClient
     from simulator.routers import InProcessRouter, RemoteRouter
@@ -215,13 +270,13 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
                          "told over gRPC yet: run it in process (without --addr)")
     settings = benchmark_settings(config, embedding)
     reader = benchmark_reader(settings)
-    embed_ahead(reader, [route_request(p, cost_weight) for p in TrafficGenerator(seed).stream(requests)])
+    embed_ahead(reader, [route_request(p, cost_weight) for p in TrafficGenerator(seed).stream(requests)], cache)
     with tempfile.TemporaryDirectory(prefix="banditroute-simulate-") as tmp:
         service = local_service(Path(tmp), reader, seed, settings=settings)
         client = RouterClient(addr) if addr else None
         bandit = RemoteRouter(client) if client else InProcessRouter(service)
         try:
-            result = simulate(service, bandit, scenario, requests, seed, cost_weight)
+            result = simulate(service, bandit, scenario, requests, seed, cost_weight, cache)
         finally:
             service.close()
             if client:
@@ -237,6 +292,11 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
                 f"(λ={result.report['cost_weight']})", result.report["policies"], SIMULATE_COLUMNS)
     for event in result.report["events"]:
         print(f"  at request {event['step']}: {event['description']}")
+    if cache:
+        c = result.report["cache"]
+        print(f"  semantic cache (bandit only): {c['hits']} hits ({c['hit_rate']:.1%} of requests, {c['exact_hits']} "
+              f"exact repeats), {c['false_hits']} served an answer to another question "
+              f"({c['false_hit_share']:.1%} of hits), ${c['saved_usd']:.2f} of calls saved")
     print(f"\nJSON: {json_path}; plots: {', '.join(str(p) for p in plots)}")
     return 0
 

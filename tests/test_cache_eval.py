@@ -42,8 +42,8 @@ def test_cache_eval_reports_the_guard_beside_plain_cosine(tmp_path, capsys):
     assert "plain cosine" in capsys.readouterr().out
 
 
-def test_lookup_scaling_measures_each_size():
-    figures = lookup_scaling([50, 200], queries=40)
+def test_lookup_scaling_measures_each_size(static_reader):
+    figures = lookup_scaling([50, 200], static_reader.embedder, queries=40)
     assert [f["entries"] for f in figures.values()] == [50, 200]
     assert all(0 < f["lookup_p50_ms"] <= f["lookup_p99_ms"] for f in figures.values())
 

@@ -41,15 +41,16 @@ def requests():
 def test_a_close_call_is_settled_by_the_precise_model(cascade, requests):
     reader, _ = cascade
     for r in requests:
-        embedding, verdict = reader.read(r.conversation_text, r.rules_text, r.task_hint)
+        reading = reader.read(r.conversation_text, r.rules_text, r.task_hint)
         fast = static_verdict(reader, r)
         if fast.security or fast.security_gap >= reader.recheck_gap:
-            assert verdict == fast
+            assert reading.classification == fast and reading.precise is None
         else:
-            _, precise = reader.precise.read(r.conversation_text, r.rules_text, r.task_hint)
-            assert verdict == precise
+            second = reader.precise.read(r.conversation_text, r.rules_text, r.task_hint)
+            assert reading.classification == second.classification
+            np.testing.assert_array_equal(reading.precise, second.embedding)  # kept for the cache
         # The learner sees the fast embedding either way: one feature space.
-        np.testing.assert_array_equal(embedding, reader.embedder.embed([r.conversation_text])[0])
+        np.testing.assert_array_equal(reading.embedding, reader.embedder.embed([r.conversation_text])[0])
     assert 0 < reader.rechecks < len(requests)
 
 

@@ -89,3 +89,16 @@ def test_driving_a_running_server_gives_the_in_process_results(tmp_path, static_
         remote = simulate(service, RemoteRouter(client), "outage", 80, seed)
     service.close()
     assert remote.report["policies"] == local.report["policies"]
+
+
+def test_with_the_cache_repeats_are_served_free_and_every_served_answer_is_checked(tmp_path, static_reader):
+    service = local_service(tmp_path, static_reader, 5)
+    try:
+        result = simulate(service, InProcessRouter(service), "steady", 400, 5, cache=True)
+    finally:
+        service.close()
+    cache = result.report["cache"]
+    assert cache["hits"] > 0 and cache["exact_hits"] <= cache["hits"]
+    assert 0 <= cache["false_hits"] <= cache["hits"] and cache["saved_usd"] > 0
+    # A hit costs nothing: at least that many of the bandit's calls cost 0.
+    assert result.traces["bandit"].cost.count(0.0) >= cache["hits"]
