@@ -85,6 +85,8 @@ class CacheStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        if not path.exists():
+            log.info("no semantic cache at %s yet: starting with an empty cache", path)
         try:
             self._db = self._open(synchronous)
         except sqlite3.DatabaseError as exc:
