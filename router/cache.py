@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import faiss
 import numpy as np
 
-from router.cache_guard import PREFILTER_STATIC_COSINE, judge
+from router.cache_guard import PREFILTER_STATIC_COSINE, Profile, judge_profiles, profile
 from router.cache_store import CacheStore, Entry, Prompt
 from router.config import CacheSettings
 from router.embedding import Embedder
@@ -98,6 +98,7 @@ class SemanticCache:
         faiss.omp_set_num_threads(1)
         self._lock = threading.Lock()
         self._entries: dict[int, Entry] = {}
+        self._profiles: dict[int, Profile] = {}  # what the guard compares, read once per entry
         self._scopes: dict[str, _ScopeIndex] = {}
         self._recency: dict[str, OrderedDict[int, None]] = {}  # per tenant, least recently used first
         for entry in store.live_entries(clock()):
@@ -117,14 +118,17 @@ class SemanticCache:
             exact = self._live(scope.by_key.get(prompt.key), now)
             if exact is not None:
                 return self._served(exact, 1.0, True, now), prompt
-            shortlist = [e for entry_id, cosine in scope.search(prompt.vector, self.settings.candidates)
+            shortlist = [(e, self._profiles[entry_id])
+                         for entry_id, cosine in scope.search(prompt.vector, self.settings.candidates)
                          if cosine >= PREFILTER_STATIC_COSINE and (e := self._live(entry_id, now)) is not None]
         if not shortlist:
             return None, prompt
         prompt = self._with_precise(prompt)
-        scored = sorted(((self._similarity(prompt, e), e) for e in shortlist), key=lambda pair: -pair[0])
+        read = profile(prompt.text)
+        scored = sorted(((self._similarity(prompt, e), e) for e, _ in shortlist), key=lambda pair: -pair[0])
+        profiles = dict((e.entry_id, p) for e, p in shortlist)
         for similarity, entry in scored:
-            if judge(prompt.text, entry.prompt.text, similarity, threshold).accepted:
+            if judge_profiles(read, profiles[entry.entry_id], similarity, threshold).accepted:
                 with self._lock:
                     if entry.entry_id in self._entries:
                         return self._served(entry, similarity, False, now), prompt
@@ -227,6 +231,7 @@ class SemanticCache:
         if replaced is not None:
             self._remove(replaced)
         self._entries[entry.entry_id] = entry
+        self._profiles[entry.entry_id] = profile(p.text)
         scope.add(entry.entry_id, p.key, p.vector)
         self._recency.setdefault(p.tenant_id, OrderedDict())[entry.entry_id] = None
 
@@ -234,6 +239,7 @@ class SemanticCache:
         entry = self._entries.pop(entry_id, None)
         if entry is None:
             return False
+        del self._profiles[entry_id]
         p = entry.prompt
         self._scopes[p.scope].remove(entry_id, p.key)
         self._recency[p.tenant_id].pop(entry_id, None)
