@@ -125,14 +125,17 @@ class SemanticCache:
             return None, prompt
         prompt = self._with_precise(prompt)
         read = profile(prompt.text)
-        scored = sorted(((self._similarity(prompt, e), e) for e, _ in shortlist), key=lambda pair: -pair[0])
-        profiles = dict((e.entry_id, p) for e, p in shortlist)
-        for similarity, entry in scored:
-            if judge_profiles(read, profiles[entry.entry_id], similarity, threshold).accepted:
+        scored = sorted(((self._similarity(prompt, e), e, p) for e, p in shortlist), key=lambda t: -t[0])
+        for similarity, entry, entry_profile in scored:
+            if judge_profiles(read, entry_profile, similarity, threshold).accepted:
                 with self._lock:
                     if entry.entry_id in self._entries:
                         return self._served(entry, similarity, False, now), prompt
         return None, prompt
+
+    def keeps(self, category: str) -> bool:
+        """Whether answers of this task category are ever cached (a TTL above 0)."""
+        return self.settings.ttl_seconds.get(category, 0) > 0
 
     def remember(self, decision_id: str, prompt: Prompt) -> None:
         """Keep a missed prompt until its answer arrives with the feedback."""
@@ -142,11 +145,10 @@ class SemanticCache:
         """Cache the answer to a remembered prompt; None if the prompt was not remembered or its
         category is never cached. The caller has checked the answer's quality."""
         prompt = self.store.take_pending(decision_id)
-        ttl = self.settings.ttl_seconds.get(category, 0)
-        if prompt is None or ttl <= 0:
+        if prompt is None or not self.keeps(category):
             return None
         prompt = self._with_precise(prompt)
-        entry = self.store.add_entry(prompt, answer, category, model, self.clock(), ttl)
+        entry = self.store.add_entry(prompt, answer, category, model, self.clock(), self.settings.ttl_seconds[category])
         with self._lock:
             self._add(entry)
             evicted = self._over_capacity(prompt.tenant_id)

@@ -224,9 +224,7 @@ def _add_replay(commands) -> None:
 def _replay(args) -> int:
     from simulator.replay import run_replay
 
-    if not args.data.exists():
-        print(f"error: {args.data} does not exist (the shared data sits in ../shared/data beside a checkout)",
-              file=sys.stderr)
+    if _missing(args.data):
         return 2
     if args.workers < 1:
         print(f"error: --workers must be at least 1, not {args.workers}", file=sys.stderr)
@@ -234,6 +232,14 @@ def _replay(args) -> int:
     model_map = dict(pair.split("=", 1) for pair in args.model)
     return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding,
                       args.addr, args.config, args.extra_points, args.workers)
+
+
+def _missing(data: Path) -> bool:
+    """Say so when a data file is absent; the default ones are the shared data beside a checkout."""
+    if data.exists():
+        return False
+    print(f"error: {data} does not exist (the shared data sits in ../shared/data beside a checkout)", file=sys.stderr)
+    return True
 
 
 def _add_embedding_option(p) -> None:
@@ -280,9 +286,7 @@ def _add_cache_eval(commands) -> None:
 def _cache_eval(args) -> int:
     from simulator.cache_eval import run_cache_eval
 
-    if not args.pairs.exists():
-        print(f"error: {args.pairs} does not exist (the shared data sits in ../shared/data beside a checkout)",
-              file=sys.stderr)
+    if _missing(args.pairs):
         return 2
     return run_cache_eval(args.pairs, args.json, args.config, args.threshold, args.scale)
 

@@ -125,7 +125,7 @@ class RouterService:
                       precise: np.ndarray | None) -> Prompt | None:
         """The prompt as the cache keys it, or None when this request is not for the cache: a
         security task (its answer must come from a premium model) or a never-cached category."""
-        if self.cache is None or security or self.settings.cache.ttl_seconds.get(context.category, 0) <= 0:
+        if self.cache is None or security or not self.cache.keeps(context.category):
             return None
         return Prompt(
             tenant_id=request.tenant_id,
