@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_route(commands)
     _add_feedback(commands)
     _add_cache(commands)
+    _add_rules(commands)
+    _add_stats(commands)
+    _add_export(commands)
     _add_demo(commands)
     _add_simulate(commands)
     _add_replay(commands)
@@ -132,19 +135,132 @@ def _add_cache(commands) -> None:
         args.addr, lambda client: {"entries_removed": client.invalidate_cache(args.tenant)}))
 
 
-def _call(addr: str, call) -> int:
-    """Print the answer as JSON, or the gRPC status and message on stderr with exit code 1."""
+def _call(addr: str, call, as_json: bool = True) -> int:
+    """Print the answer (as JSON, or as the text the call returns), or the gRPC status and message on
+    stderr with exit code 1."""
     import grpc
 
     from router.client import RouterClient
 
     with RouterClient(addr) as client:
         try:
-            print(json.dumps(call(client), indent=2))
+            answer = call(client)
         except grpc.RpcError as exc:
             print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
+    if answer:
+        print(json.dumps(answer, indent=2) if as_json else answer)
     return 0
+
+
+def _add_rules(commands) -> None:
+    p = commands.add_parser("rules", help="list, add, update or delete a tenant's routing rules",
+                            description="Routing-rule administration on a running service. A rule is written as "
+                            "in the config file (see README); rules from the config file are read-only here.")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="a tenant's rules in the order they are tried, with match counts")
+    put = actions.add_parser("put", help="add rules, or replace those of the same ids, from a YAML or JSON file")
+    put.add_argument("--file", type=Path, required=True, help="one rule, or a list of rules (YAML or JSON)")
+    delete = actions.add_parser("delete", help="delete one rule")
+    delete.add_argument("--id", required=True, help="the rule's id")
+    for action in (listing, put, delete):
+        action.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+        action.add_argument("--tenant", required=True, help="tenant id")
+    listing.set_defaults(run=lambda args: _call(args.addr, lambda c: _message(c.list_rules(args.tenant))))
+    put.set_defaults(run=_put_rules)
+    delete.set_defaults(run=lambda args: _call(
+        args.addr, lambda c: c.delete_rule(args.tenant, args.id) or {"deleted": args.id}))
+
+
+def _put_rules(args) -> int:
+    import yaml
+    from google.protobuf.json_format import ParseError
+
+    doc = yaml.safe_load(args.file.read_text())  # YAML reads JSON too
+    rules = doc if isinstance(doc, list) else [doc]
+    try:
+        return _call(args.addr, lambda c: [_message(c.put_rule(args.tenant, rule)) for rule in rules])
+    except ParseError as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _message(message) -> dict:
+    from router.wire import message_to_dict
+
+    return message_to_dict(message)
+
+
+def _add_stats(commands) -> None:
+    p = commands.add_parser("stats", help="a tenant's spend, savings, model mix, cache, budgets and alerts",
+                            description="What a tenant spent over a window, what routing saved against always "
+                            "calling the premium model, its model mix, cache hits, mean quality, budget modes, "
+                            "budgets now and spend alerts; optionally grouped by an attribution field.")
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--tenant", required=True, help="tenant id")
+    _add_window(p, default_since="24h")
+    p.add_argument("--group-by", default="", choices=["", "team", "project", "feature", "user", "model", "category"],
+                   help="also give the figures per value of this field")
+    p.add_argument("--json", action="store_true", help="print the full answer as JSON instead of a report")
+    p.set_defaults(run=_stats)
+
+
+def _add_window(p, default_since: str) -> None:
+    p.add_argument("--since", default=default_since, type=_moment, help="from this moment: an ISO date or time "
+                   f"(UTC unless it says), 'now', or an age like 30m, 24h, 7d (default {default_since})")
+    p.add_argument("--until", default="now", type=_moment, help="up to this moment, same forms (default now)")
+
+
+def _moment(text: str) -> float:
+    """A UNIX time from '2026-11-22', '2026-11-22T10:00', 'now' or an age such as '24h'."""
+    import re
+    import time
+    from datetime import datetime, timezone
+
+    ages = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text == "now":
+        return time.time()
+    if (age := re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text)) is not None:
+        return time.time() - float(age[1]) * ages[age[2]]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date/time, 'now' or an age like 24h") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _stats(args) -> int:
+    from router.report_text import stats_report
+
+    if args.json:
+        return _call(args.addr, lambda c: _message(c.stats(args.tenant, args.since, args.until, args.group_by)))
+    return _call(args.addr, lambda c: stats_report(args.tenant, c.stats(args.tenant, args.since, args.until,
+                                                                         args.group_by)), as_json=False)
+
+
+def _add_export(commands) -> None:
+    p = commands.add_parser("export", help="a tenant's ledger of settled calls, as JSON or CSV",
+                            description="Write every settled call of a tenant in a window: who it was for (team, "
+                            "project, feature, user), model, tokens, cost, quality, cache hit, budget mode, and what "
+                            "always-premium would have cost.")
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--tenant", required=True, help="tenant id")
+    p.add_argument("--format", choices=["json", "csv"], default="json", help="output format (default json)")
+    p.add_argument("--out", type=Path, help="write here instead of stdout")
+    _add_window(p, default_since="30d")
+    p.set_defaults(run=_export)
+
+
+def _export(args) -> int:
+    from router.report_text import write_ledger
+
+    out = args.out.open("w", newline="") if args.out else sys.stdout
+    try:
+        return _call(args.addr, lambda c: write_ledger(c.export_ledger(args.tenant, args.since, args.until),
+                                                       args.format, out), as_json=False)
+    finally:
+        if args.out:
+            out.close()
 
 
 def _add_demo(commands) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router import wire
@@ -29,6 +32,27 @@ class RouterClient:
         """Drop a tenant's cached answers; returns how many there were."""
         request = router_pb2.InvalidateCacheRequest(tenant_id=tenant_id)
         return self._stub.InvalidateCache(request, timeout=self.timeout).entries_removed
+
+    def list_rules(self, tenant_id: str) -> router_pb2.ListRulesResponse:
+        return self._stub.ListRules(router_pb2.ListRulesRequest(tenant_id=tenant_id), timeout=self.timeout)
+
+    def put_rule(self, tenant_id: str, rule: dict) -> router_pb2.RuleState:
+        """Add or replace a rule given as the config file writes it."""
+        message = json_format.ParseDict(rule, router_pb2.Rule())
+        return self._stub.PutRule(router_pb2.PutRuleRequest(tenant_id=tenant_id, rule=message), timeout=self.timeout)
+
+    def delete_rule(self, tenant_id: str, rule_id: str) -> None:
+        self._stub.DeleteRule(router_pb2.DeleteRuleRequest(tenant_id=tenant_id, rule_id=rule_id), timeout=self.timeout)
+
+    def stats(self, tenant_id: str, since: float = 0.0, until: float = 0.0,
+              group_by: str = "") -> router_pb2.StatsResponse:
+        request = router_pb2.StatsRequest(tenant_id=tenant_id, since_unix=since, until_unix=until, group_by=group_by)
+        return self._stub.Stats(request, timeout=self.timeout)
+
+    def export_ledger(self, tenant_id: str, since: float = 0.0, until: float = 0.0) -> Iterator[router_pb2.LedgerEntry]:
+        """The settled calls of the window, streamed (no deadline: an export may be long)."""
+        request = router_pb2.ExportLedgerRequest(tenant_id=tenant_id, since_unix=since, until_unix=until)
+        return self._stub.ExportLedger(request)
 
     def wait_until_serving(self, timeout: float) -> None:
         """Block until the health service says SERVING; raises grpc.FutureTimeoutError otherwise."""

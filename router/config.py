@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router.cache_guard import DEFAULT_THRESHOLD
 from router.categories import CATEGORIES, DEFAULT_CACHE_TTL_SECONDS
+from router.rules import Rule
 
 
 class Strict(BaseModel):
@@ -17,11 +18,39 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class BudgetLimit(Strict):
+    """A spending limit on a tenant, or on one team or project inside it (both set: that pair)."""
+
+    team: str | None = Field(None, description="only this team's calls count (and are limited)")
+    project: str | None = Field(None, description="only this project's calls count (and are limited)")
+    daily_usd: float | None = Field(None, gt=0, description="limit per UTC day")
+    monthly_usd: float | None = Field(None, gt=0, description="limit per UTC calendar month")
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetLimit:
+        if self.daily_usd is None and self.monthly_usd is None:
+            raise ValueError("a budget needs daily_usd, monthly_usd or both")
+        return self
+
+    def scope(self, tenant_id: str) -> str:
+        """The budget's name in messages and reports: "acme", "acme/team=search"."""
+        parts = [tenant_id] + [f"{k}={v}" for k, v in (("team", self.team), ("project", self.project)) if v]
+        return "/".join(parts)
+
+
 class TenantSettings(Strict):
     cost_weight: float | None = Field(None, ge=0, description="λ for this tenant's requests")
     cache_threshold: float | None = Field(
         None, gt=0, le=1, description="this tenant's semantic-cache similarity threshold"
     )
+    budgets: list[BudgetLimit] = Field(default_factory=list)
+    economy_at: float = Field(
+        0.8, gt=0, le=1, description="share of any budget used above which premium models are left out"
+    )
+    security_overdraft: bool = Field(
+        True, description="a security task past a hard limit still gets a premium model (reported as overdraft)"
+    )
+    rules: list[Rule] = Field(default_factory=list, description="routing rules (see README); read-only over gRPC")
 
 
 class CacheSettings(Strict):
@@ -56,6 +85,13 @@ class CacheSettings(Strict):
         if any(seconds < 0 for seconds in ttl.values()):
             raise ValueError("a TTL must be >= 0 seconds")
         return ttl
+
+
+class AnomalySettings(Strict):
+    history_hours: int = Field(168, ge=2, description="hours of a scope's own spend its current hour is compared with")
+    min_history_hours: int = Field(12, ge=1, description="no alert for a scope with less history than this")
+    threshold: float = Field(4.0, gt=0, description="robust z-score (median and MAD) at which an hour is anomalous")
+    min_spend_usd: float = Field(1.0, ge=0, description="an hour spending less never alerts")
 
 
 class LearnerSettings(Strict):
@@ -100,6 +136,10 @@ class Settings(Strict):
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
     )
     max_workers: int = Field(8, ge=1, description="gRPC worker threads")
+    reservation_seconds: float = Field(
+        3600, gt=0, description="a budget reservation with no feedback is released after this long"
+    )
+    anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides) -> Settings:
@@ -108,13 +148,16 @@ class Settings(Strict):
         return cls.model_validate(doc)
 
     def cost_weight_for(self, tenant_id: str) -> float:
-        tenant = self.tenants.get(tenant_id)
-        if tenant is not None and tenant.cost_weight is not None:
-            return tenant.cost_weight
-        return self.default_cost_weight
+        own = self.tenant(tenant_id).cost_weight
+        return own if own is not None else self.default_cost_weight
+
+    def tenant(self, tenant_id: str) -> TenantSettings:
+        """A tenant's settings; the defaults for a tenant the config does not name."""
+        return self.tenants.get(tenant_id) or _DEFAULT_TENANT
 
     def cache_threshold_for(self, tenant_id: str) -> float:
-        tenant = self.tenants.get(tenant_id)
-        if tenant is not None and tenant.cache_threshold is not None:
-            return tenant.cache_threshold
-        return self.cache.similarity_threshold
+        own = self.tenant(tenant_id).cache_threshold
+        return own if own is not None else self.cache.similarity_threshold
+
+
+_DEFAULT_TENANT = TenantSettings()

@@ -17,3 +17,15 @@ class NotFound(RouterError):
 
 class AlreadyExists(RouterError):
     pass
+
+
+class ResourceExhausted(RouterError):
+    """A budget has no room for the call."""
+
+
+class Blocked(RouterError):
+    """A tenant's rule refuses the request."""
+
+
+class FailedPrecondition(RouterError):
+    pass

@@ -1,11 +1,16 @@
-"""Which models may answer a request: the caller's constraints, then the safety floor."""
+"""Which models may answer a request, in order of authority: the caller's constraints and the
+safety floor, then the tenant's routing rules, then its budgets; the bandit chooses among the rest."""
 
 from __future__ import annotations
 
-from router.errors import InvalidArgument
+from dataclasses import dataclass
+
+from router.budgets import BudgetCheck
+from router.errors import InvalidArgument, ResourceExhausted
 from router.registry import ModelSpec, Registry
+from router.rules import Outcome
 from router.safety import floor_candidates
-from router.types import Constraints, Context, Reason
+from router.types import BudgetMode, Constraints, Context, Reason
 
 
 def eligible_models(registry: Registry, context: Context, constraints: Constraints) -> list[ModelSpec]:
@@ -49,3 +54,52 @@ def reason_for(security: bool, n_candidates: int) -> str:
     if n_candidates == 1:
         return Reason.ONLY_MODEL_ALLOWED
     return Reason.BANDIT
+
+
+@dataclass(frozen=True)
+class Steered:
+    """The candidates after the tenant's rules: a route rule leaves its model (then its fallback)."""
+
+    candidates: tuple[ModelSpec, ...]
+    rule_id: str = ""
+    routed: bool = False  # a route rule decided: the bandit has no choice to make
+
+
+def steer(candidates: list[ModelSpec], outcome: Outcome) -> Steered:
+    """Apply a route or restrict_tiers rule, within the candidates the constraints and the safety floor
+    left: a rule naming a model the floor excludes (a security task below premium) has no effect."""
+    if outcome.route is not None:
+        targets = [m for m in candidates if m.id in (outcome.route.model, outcome.route.fallback)]
+        targets.sort(key=lambda m: m.id != outcome.route.model)  # the rule's model first, then its fallback
+        if targets:
+            return Steered(tuple(targets), outcome.route_rule, routed=True)
+    if outcome.tiers:
+        in_tiers = [m for m in candidates if m.tier in outcome.tiers]
+        if in_tiers:
+            return Steered(tuple(in_tiers), outcome.tiers_rule)
+    return Steered(tuple(candidates))
+
+
+def within_budget(steered: Steered, context: Context, check: BudgetCheck, security: bool,
+                  overdraft_allowed: bool) -> tuple[list[ModelSpec], str]:
+    """The candidates a tenant's budgets allow, and the budget mode that shaped them.
+
+    Economy mode leaves premium models out, unless a rule chose the model or nothing else is
+    allowed; the safety floor keeps a security task on premium models regardless. At a hard limit
+    only models whose estimate fits the headroom remain; a security task with none may overdraw.
+    """
+    candidates, mode = list(steered.candidates), BudgetMode.NORMAL
+    if check.economy and not security and not steered.routed:
+        cheaper = [m for m in candidates if m.tier != "premium"]
+        if cheaper:
+            candidates, mode = cheaper, BudgetMode.ECONOMY
+    tokens = context.input_tokens, context.output_tokens
+    fitting = [m for m in candidates if m.cost(*tokens) <= check.headroom]
+    if fitting:
+        return fitting, mode
+    if security and overdraft_allowed:
+        return candidates, BudgetMode.OVERDRAFT
+    cheapest = min(m.cost(*tokens) for m in candidates)
+    raise ResourceExhausted(
+        f"budget exhausted: {check.tightest.describe()}; the cheapest allowed model would cost ~${cheapest:.4f}"
+    )

@@ -14,7 +14,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from router import wire
 from router.config import Settings
 from router.reading import build_reader
-from router.errors import AlreadyExists, InvalidArgument, NotFound, RouterError
+from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound,
+                           ResourceExhausted, RouterError)
 from router.generated import router_pb2, router_pb2_grpc
 from router.service import RouterService, open_service
 
@@ -26,6 +27,9 @@ _STATUS = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Blocked: grpc.StatusCode.PERMISSION_DENIED,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -44,6 +48,37 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     def InvalidateCache(self, request, context):
         with _status_from_errors(context):
             return router_pb2.InvalidateCacheResponse(entries_removed=self.service.invalidate_cache(request.tenant_id))
+
+    def ListRules(self, request, context):
+        with _status_from_errors(context):
+            states = self.service.rule_states(request.tenant_id)
+            return router_pb2.ListRulesResponse(rules=[wire.rule_state_to_pb(s) for s in states])
+
+    def PutRule(self, request, context):
+        with _status_from_errors(context):
+            rule = self.service.put_rule(request.tenant_id, wire.rule_doc_from_pb(request.rule))
+            state, = (s for s in self.service.rule_states(request.tenant_id) if s.rule.id == rule.id)
+            return wire.rule_state_to_pb(state)
+
+    def DeleteRule(self, request, context):
+        with _status_from_errors(context):
+            self.service.delete_rule(request.tenant_id, request.rule_id)
+            return router_pb2.DeleteRuleResponse()
+
+    def Stats(self, request, context):
+        with _status_from_errors(context):
+            since, until = self._window(request)
+            return wire.stats_to_pb(self.service.stats(request.tenant_id, since, until, request.group_by))
+
+    def ExportLedger(self, request, context):
+        with _status_from_errors(context):
+            since, until = self._window(request)
+            for entry in self.service.ledger(request.tenant_id, since, until):
+                yield wire.ledger_entry_to_pb(entry)
+
+    def _window(self, request) -> tuple[float, float]:
+        """[since, until) from the request: until 0 means now."""
+        return request.since_unix, request.until_unix or self.service.clock()
 
 
 @contextmanager

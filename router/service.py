@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from learners.bandit import BanditPolicy
-from learners.policies import Situation
+from learners.policies import Situation, deterministic
 from learners.snapshots import SnapshotStore
 from learners.vw_bandit import QualityLearner
 from router.categories import DEFAULT_OUTPUT_TOKENS
 from router.config import Settings
 from router.reading import PromptReader, Reading
-from router.policy import candidate_models, reason_for
+from router.anomalies import SpendAnomalyDetector
+from router.budgets import Budgets, month_start
+from router.policy import candidate_models, reason_for, steer, within_budget
+from router.report import GROUP_FIELDS, Stats, figures, grouped
+from router.rule_book import NO_MATCHES, RuleBook, RuleState
+from router.rule_store import RuleStore
+from router.rules import Facts, Outcome, Rule
 from router.registry import ModelSpec, Registry, normalised_costs
 from router.cache import CacheHit, SemanticCache, conversation_key, scope_of
 from router.cache_store import CacheStore, Prompt
 from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
-from router.types import CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, Reason, RouteRequest
-from router.errors import InvalidArgument
+from router.types import (BudgetMode, CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, LedgerEntry,
+                          Reason, RouteRequest, RuleMatch)
+from router.errors import Blocked, InvalidArgument, ResourceExhausted
 from router.validation import validate_feedback, validate_route
 
 log = logging.getLogger(__name__)
@@ -43,7 +53,9 @@ class RouterService:
         reader: PromptReader,
         decision_log: DecisionLog,
         snapshots: SnapshotStore,
+        rules: RuleBook,
         cache: SemanticCache | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.registry = registry
@@ -51,6 +63,12 @@ class RouterService:
         self.log = decision_log
         self.cache = cache
         self.snapshots = snapshots
+        self.rules = rules
+        self.clock = clock  # a simulator runs the service on simulated time
+        self.budgets = Budgets.from_settings(settings)
+        a = settings.anomalies
+        self.anomalies = SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd)
+        self._restore_spending()
         learner, self._snapshot_seq = snapshots.load(
             lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path)
         )
@@ -66,48 +84,97 @@ class RouterService:
         return self.policy.learner
 
     def route(self, request: RouteRequest) -> Decision:
+        """Decide, in order of authority: the safety floor, the tenant's rules, its budgets, the bandit."""
+        decision_id, now = uuid.uuid4().hex, self.clock()
         situation, reading = self._situation(request)
         security = reading.classification.security
+        rules = self.rules.evaluate(request.tenant_id, self._facts(request, situation.context, security, now),
+                                    decision_id)
+        if rules.block is not None:
+            self.log.record_rule_matches(decision_id, request.tenant_id, _matches(rules, {rules.block_rule}), now)
+            raise Blocked(f"refused by rule {rules.block_rule!r} of tenant {request.tenant_id!r}"
+                          + (f": {rules.block.message}" if rules.block.message else ""))
+        if rules.cost_weight is not None:
+            situation = replace(situation, cost_weight=rules.cost_weight)
         cache_prompt = self._cache_prompt(request, situation.context, security, reading.precise)
-        if cache_prompt is not None and not request.bypass_cache:
+        if cache_prompt is not None and not (request.bypass_cache or rules.bypass_cache):
             hit, cache_prompt = self.cache.lookup(cache_prompt, self.settings.cache_threshold_for(request.tenant_id))
             if hit is not None:
-                return self._answer_from_cache(request, situation, hit)
-        choice = self.policy.choose(situation)
-        model = self.registry[choice.model]
-        decision = self._decision(
-            request, situation, security, model.id, model.provider,
-            probability=choice.probability,
-            reason=reason_for(security, len(situation.candidates)),
-            estimated_cost_usd=model.cost(situation.context.input_tokens, situation.context.output_tokens),
-            probabilities=choice.probabilities,
-            fallbacks=tuple(m for m in choice.ranking if m != choice.model),
-        )
-        self.log.record_decision(decision, situation.context)
+                applied = {rules.cost_weight_rule} - {""}
+                return self._answer_from_cache(request, situation, hit, decision_id, now, _matches(rules, applied))
+        decision = self._choose(request, situation, security, rules, decision_id, now)
+        try:
+            self.log.record_decision(decision, situation.context)
+        except BaseException:
+            self.budgets.release(decision_id)
+            raise
         if cache_prompt is not None:
             self.cache.remember(decision.decision_id, cache_prompt)
         return decision
 
-    def _answer_from_cache(self, request: RouteRequest, situation: Situation, hit: CacheHit) -> Decision:
-        """A decision of its own kind: nothing to call, nothing for the bandit to learn."""
+    def _choose(self, request: RouteRequest, situation: Situation, security: bool, rules: Outcome,
+                decision_id: str, now: float) -> Decision:
+        """The model, among those the rules and the budgets leave, with its cost reserved.
+
+        The reservation is the arbiter: when a concurrent call took the room between the check and
+        the reservation, the choice is made again with what is left.
+        """
+        tenant = self.settings.tenant(request.tenant_id)
+        steered = steer(list(situation.candidates), rules)
+        context = situation.context
+        for _ in range(RESERVE_ATTEMPTS):
+            check = self.budgets.check(request.tenant_id, request.metadata, now)
+            allowed, mode = within_budget(steered, context, check, security, tenant.security_overdraft)
+            narrowed = Situation(context, tuple(allowed), situation.cost_weight)
+            choice = deterministic(narrowed, 0, list(range(len(allowed)))) if steered.routed \
+                else self.policy.choose(narrowed)
+            model = self.registry[choice.model]
+            cost = model.cost(context.input_tokens, context.output_tokens)
+            if self.budgets.reserve(decision_id, request.tenant_id, request.metadata, cost, now,
+                                    overdraft=mode == BudgetMode.OVERDRAFT):
+                break
+        else:
+            raise ResourceExhausted(f"budget: concurrent calls of tenant {request.tenant_id!r} took the room "
+                                    "this call needed; retry later")
+        if mode == BudgetMode.OVERDRAFT:
+            log.warning("security task of tenant %s overdraws its budget: %s (decision %s, ~$%.4f)",
+                        request.tenant_id, check.tightest.describe(), decision_id, cost)
+        applied = {steered.rule_id, rules.cost_weight_rule} - {""}
+        return self._decision(
+            request, situation, security, model.id, model.provider, decision_id, now,
+            probability=choice.probability,
+            reason=Reason.RULE if steered.routed else reason_for(security, len(allowed)),
+            estimated_cost_usd=cost,
+            probabilities=choice.probabilities,
+            fallbacks=tuple(m for m in choice.ranking if m != choice.model),
+            candidates=tuple(m.id for m in allowed),
+            rule_id=steered.rule_id,
+            budget_mode=mode,
+            rule_matches=_matches(rules, applied),
+        )
+
+    def _answer_from_cache(self, request: RouteRequest, situation: Situation, hit: CacheHit, decision_id: str,
+                           now: float, rule_matches: tuple[RuleMatch, ...]) -> Decision:
+        """A decision of its own kind: nothing to call, nothing for the bandit to learn, nothing to reserve."""
         entry, context = hit.entry, situation.context
         writer = self.registry[entry.model] if entry.model in self.registry else None
         saved = writer.cost(context.input_tokens, context.output_tokens) if writer else 0.0
         decision = self._decision(
-            request, situation, False, entry.model, writer.provider if writer else "",
+            request, situation, False, entry.model, writer.provider if writer else "", decision_id, now,
             probability=1.0, reason=Reason.CACHE_HIT, estimated_cost_usd=0.0, probabilities=(), fallbacks=(),
-            cache=CacheAnswer(entry.entry_id, entry.answer, hit.similarity, saved),
+            candidates=tuple(m.id for m in situation.candidates),
+            cache=CacheAnswer(entry.entry_id, entry.answer, hit.similarity, saved), rule_matches=rule_matches,
         )
         self.log.record_decision(decision, context)
         return decision
 
     def _decision(self, request: RouteRequest, situation: Situation, security: bool, model: str, provider: str,
-                  **outcome) -> Decision:
+                  decision_id: str, now: float, **outcome) -> Decision:
         context = situation.context
         return Decision(
-            decision_id=uuid.uuid4().hex,
+            decision_id=decision_id,
             tenant_id=request.tenant_id,
-            created_at=time.time(),
+            created_at=now,
             model=model,
             provider=provider,
             category=context.category,
@@ -116,9 +183,21 @@ class RouterService:
             cost_weight=situation.cost_weight,
             estimated_input_tokens=context.input_tokens,
             estimated_output_tokens=context.output_tokens,
-            candidates=tuple(m.id for m in situation.candidates),
             metadata=request.metadata,
+            baseline_cost_usd=self._baseline_cost(context.input_tokens, context.output_tokens),
             **outcome,
+        )
+
+    def _baseline_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """What always-premium, the registry's baseline model, would cost for these tokens."""
+        return self.registry[self.registry.baseline_model].cost(input_tokens, output_tokens)
+
+    def _facts(self, request: RouteRequest, context: Context, security: bool, now: float) -> Facts:
+        asked = request.requested_model
+        return Facts.at(
+            now, model=asked, provider=self.registry[asked].provider if asked in self.registry else "",
+            category=context.category, security=security, input_tokens=context.input_tokens,
+            complexity=context.complexity, prompt=request.conversation_text, **vars(request.metadata),
         )
 
     def _cache_prompt(self, request: RouteRequest, context: Context, security: bool,
@@ -144,11 +223,23 @@ class RouterService:
             seq = self.log.record_feedback(record)
             self._learn(decision, context, record)
             self._learned_seq = seq
+            self._account(decision, record)
             if seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
                 self.snapshot()
         if self.cache is not None:
             self._update_cache(decision, request, record)
         return record
+
+    def _account(self, decision: Decision, record: FeedbackRecord) -> None:
+        """The call's real cost settles its budget reservation and joins the spend the anomaly
+        detector watches; an alert is logged and stored for Stats."""
+        team = decision.metadata.team
+        self.budgets.settle(decision.decision_id, decision.tenant_id, decision.metadata, decision.created_at,
+                            record.actual_cost_usd)
+        for alert in self.anomalies.observe(decision.tenant_id, team, record.created_at, record.actual_cost_usd):
+            log.warning("spend anomaly: %s spent $%.4f this hour against a usual $%.4f (robust z %.1f)",
+                        alert.scope, alert.spend_usd, alert.expected_usd, alert.z)
+            self.log.record_alert(alert)
 
     def _update_cache(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
         """A good answer enters the cache; a poor one served from it leaves it."""
@@ -187,10 +278,39 @@ class RouterService:
             # Also the moment to let go of prompts whose answer never came.
             self.cache.forget_pending(self.settings.cache.pending_hours * 3600)
 
+    def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
+        """Spend, savings and the rest over a window of a tenant's decisions, optionally grouped."""
+        _check_window(tenant_id, since, until)
+        if group_by and group_by not in GROUP_FIELDS:
+            raise InvalidArgument("group_by", f"unknown field {group_by!r}; one of {', '.join(GROUP_FIELDS)}")
+        entries = list(self.log.ledger(tenant_id, since, until))
+        return Stats(
+            tenant_id=tenant_id, since=since, until=until, total=figures(entries), group_by=group_by,
+            groups=grouped(entries, group_by) if group_by else {},
+            alerts=self.log.alerts(tenant_id, since, until),
+            budgets=self.budgets.statuses(tenant_id, self.clock()),
+        )
+
+    def ledger(self, tenant_id: str, since: float, until: float) -> Iterator[LedgerEntry]:
+        """The settled calls of a tenant made in [since, until): what export writes."""
+        _check_window(tenant_id, since, until)
+        return (e for e in self.log.ledger(tenant_id, since, until) if e.settled)
+
+    def rule_states(self, tenant_id: str) -> list[RuleState]:
+        counts = self.log.rule_counts(tenant_id)
+        return [RuleState(e.rule, e.source, counts.get(e.rule.id, NO_MATCHES)) for e in self.rules.entries(tenant_id)]
+
+    def put_rule(self, tenant_id: str, doc: dict) -> Rule:
+        _check_tenant(tenant_id)
+        return self.rules.put(tenant_id, doc, self.registry)
+
+    def delete_rule(self, tenant_id: str, rule_id: str) -> None:
+        _check_tenant(tenant_id)
+        self.rules.delete(tenant_id, rule_id)
+
     def invalidate_cache(self, tenant_id: str) -> int:
         """Drop a tenant's cached answers; how many there were."""
-        if not tenant_id.strip():
-            raise InvalidArgument("tenant_id", "is empty")
+        _check_tenant(tenant_id)
         return self.cache.invalidate(tenant_id) if self.cache is not None else 0
 
     def close(self) -> None:
@@ -230,7 +350,8 @@ class RouterService:
             error=request.error,
             reward=reward(quality, decision.cost_weight, cost_norm),
             actual_cost_usd=actual_cost,
-            created_at=time.time(),
+            created_at=self.clock(),
+            baseline_cost_usd=self._baseline_cost(input_tokens, output_tokens),
         )
 
     def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
@@ -242,6 +363,16 @@ class RouterService:
         """A cached answer says nothing about the model's choice; a model gone from the registry
         cannot be chosen again."""
         return decision.cache is None and decision.model in self.registry
+
+    def _restore_spending(self) -> None:
+        """Budgets and the anomaly detector's history, rebuilt from the log: nothing else keeps them."""
+        now = self.clock()
+        history_start = now - self.settings.anomalies.history_hours * 3600
+        for entry in self.log.ledger(None, min(month_start(now), history_start), math.inf):
+            if entry.created_at >= month_start(now):
+                self.budgets.restore([entry], now)
+            if entry.settled_at is not None and entry.settled_at >= history_start:
+                self.anomalies.load(entry.tenant_id, entry.team, entry.settled_at, entry.cost_usd)
 
     def _replay_feedback(self) -> None:
         """Rebuild the learner: the snapshot holds VW's weights up to its sequence number; the
@@ -261,17 +392,38 @@ class RouterService:
             log.info("replayed %d feedback(s) logged after the last snapshot", replayed)
 
 
-def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None) -> RouterService:
+def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None,
+                 clock: Callable[[], float] = time.time) -> RouterService:
     """A service on the embedded defaults: the SQLite log, learner snapshots and cache under data_dir."""
     data_dir = Path(settings.data_dir)
     cache = None
     if settings.cache.enabled:
         cache = SemanticCache(settings.cache, CacheStore(data_dir / "cache.sqlite"), reader.precise_embedder)
+    registry = registry or Registry.from_yaml(settings.registry_path)
+    config_rules = {tenant_id: tenant.rules for tenant_id, tenant in settings.tenants.items()}
     return RouterService(
         settings=settings,
-        registry=registry or Registry.from_yaml(settings.registry_path),
+        registry=registry,
         reader=reader,
         decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
         snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
+        rules=RuleBook(config_rules, RuleStore(data_dir / "rules.sqlite"), registry),
         cache=cache,
+        clock=clock,
     )
+
+
+RESERVE_ATTEMPTS = 3
+def _matches(outcome: Outcome, applied: set[str]) -> tuple[RuleMatch, ...]:
+    return tuple(RuleMatch(rule_id, rule_id in applied) for rule_id in outcome.matched)
+
+
+def _check_tenant(tenant_id: str) -> None:
+    if not tenant_id.strip():
+        raise InvalidArgument("tenant_id", "is empty")
+
+
+def _check_window(tenant_id: str, since: float, until: float) -> None:
+    _check_tenant(tenant_id)
+    if not since < until:
+        raise InvalidArgument("until", f"must be after since ({since} .. {until})")

@@ -10,14 +10,17 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from router.anomalies import Alert
 from router.errors import AlreadyExists, NotFound
-from router.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata
+from router.rule_book import RuleCount
+from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -42,7 +45,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     embedding BLOB NOT NULL,
     cache_entry_id INTEGER,
     cache_similarity REAL,
-    cost_saved_usd REAL
+    cost_saved_usd REAL,
+    baseline_cost_usd REAL,
+    rule_id TEXT,
+    budget_mode TEXT
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant_time ON decisions (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -55,8 +61,28 @@ CREATE TABLE IF NOT EXISTS feedback (
     latency_ms REAL NOT NULL,
     error INTEGER NOT NULL,
     reward REAL NOT NULL,
-    actual_cost_usd REAL NOT NULL
+    actual_cost_usd REAL NOT NULL,
+    baseline_cost_usd REAL
 );
+CREATE TABLE IF NOT EXISTS rule_matches (
+    decision_id TEXT NOT NULL,  -- no decision when a rule blocked the request
+    tenant_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    applied INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rule_matches_by_rule ON rule_matches (tenant_id, rule_id);
+CREATE TABLE IF NOT EXISTS anomalies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    hour_start REAL NOT NULL,
+    spend_usd REAL NOT NULL,
+    expected_usd REAL NOT NULL,
+    z REAL NOT NULL,
+    detected_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS anomalies_by_tenant_time ON anomalies (tenant_id, detected_at);
 """
 
 
@@ -65,9 +91,20 @@ class DecisionLog(Protocol):
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]: ...
 
+    def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
+                            at: float) -> None: ...
+
     def record_feedback(self, record: FeedbackRecord) -> int: ...
 
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]: ...
+
+    def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
+
+    def rule_counts(self, tenant_id: str) -> dict[str, RuleCount]: ...
+
+    def record_alert(self, alert: Alert) -> None: ...
+
+    def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
 
     def close(self) -> None: ...
 
@@ -86,12 +123,34 @@ class SQLiteDecisionLog:
         self._lock = threading.Lock()
 
     def record_decision(self, decision: Decision, context: Context) -> None:
+        """The decision and the rules that matched it, in one transaction."""
         row = _decision_row(decision, context)
-        with self._lock:
+        with self._lock, self._transaction():
             self._db.execute(
                 f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
+            self._insert_matches(decision.decision_id, decision.tenant_id, decision.rule_matches, decision.created_at)
+
+    def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
+                            at: float) -> None:
+        """Rules that matched a request no decision came of (a rule blocked it)."""
+        with self._lock:
+            self._insert_matches(decision_id, tenant_id, matches, at)
+
+    def _insert_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...], at: float) -> None:
+        self._db.executemany("INSERT INTO rule_matches VALUES (?, ?, ?, ?, ?)",
+                             [(decision_id, tenant_id, m.rule_id, int(m.applied), at) for m in matches])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
         with self._lock:
@@ -130,29 +189,103 @@ class SQLiteDecisionLog:
             decision, context = _decision_from_row(row[1 + n_feedback :])
             yield row[0], decision, context, record
 
+    def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]:
+        """Every decision made in [since, until) (of one tenant, or all), with its feedback if any."""
+        tenant_clause = "AND d.tenant_id = ?" if tenant_id is not None else ""
+        params = (since, until) + ((tenant_id,) if tenant_id is not None else ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_LEDGER_COLUMNS} FROM decisions d LEFT JOIN feedback f USING (decision_id) "
+                f"WHERE d.created_at >= ? AND d.created_at < ? {tenant_clause} ORDER BY d.created_at",
+                params,
+            ).fetchall()
+        for row in rows:
+            yield _ledger_entry(row)
+
+    def rule_counts(self, tenant_id: str) -> dict[str, RuleCount]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rule_id, count(*), sum(applied), max(created_at) FROM rule_matches "
+                "WHERE tenant_id = ? GROUP BY rule_id",
+                (tenant_id,),
+            ).fetchall()
+        return {rule_id: RuleCount(matched, applied, last) for rule_id, matched, applied, last in rows}
+
+    def record_alert(self, alert: Alert) -> None:
+        row = asdict(alert)
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO anomalies ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+
+    def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]:
+        fields = list(Alert.__dataclass_fields__)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(fields)} FROM anomalies WHERE tenant_id = ? AND detected_at >= ? "
+                "AND detected_at < ? ORDER BY detected_at",
+                (tenant_id, since, until),
+            ).fetchall()
+        return [Alert(*row) for row in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
 _FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
-_FEEDBACK_COLUMNS = ", ".join(f"f.{c}" for c in _FEEDBACK_FIELDS)
+_FEEDBACK_COLUMNS = ", ".join(
+    f"COALESCE(f.{c}, 0.0)" if c == "baseline_cost_usd" else f"f.{c}" for c in _FEEDBACK_FIELDS
+)
 _DECISION_FIELDS = [
     "decision_id", "tenant_id", "created_at", "model", "provider", "probability", "reason",
     "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
     "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
-    "cache_entry_id", "cache_similarity", "cost_saved_usd",
+    "cache_entry_id", "cache_similarity", "cost_saved_usd", "baseline_cost_usd", "rule_id", "budget_mode",
 ]
 # Columns added after the first release, with their types: a log written before them is extended.
-_LATER_COLUMNS = {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL"}
+_LATER_COLUMNS = {
+    "decisions": {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL",
+                  "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT"},
+    "feedback": {"baseline_cost_usd": "REAL"},
+}
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
-    present = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
-    for column, kind in _LATER_COLUMNS.items():
-        if column not in present:
-            db.execute(f"ALTER TABLE decisions ADD COLUMN {column} {kind}")
+    for table, columns in _LATER_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, kind in columns.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 _DECISION_COLUMNS = ", ".join(f"d.{c}" for c in _DECISION_FIELDS)
+# A log written before a column existed reads it as its neutral value.
+_LEDGER_COLUMNS = ", ".join([
+    "d.decision_id", "d.tenant_id", "d.created_at", "d.metadata", "d.model", "d.category", "d.security",
+    "d.reason", "COALESCE(d.rule_id, '')", "COALESCE(d.budget_mode, '')", "d.estimated_cost_usd",
+    "d.cache_entry_id IS NOT NULL", "f.created_at",
+    "COALESCE(f.input_tokens, d.input_tokens)", "COALESCE(f.output_tokens, d.output_tokens)",
+    "CASE WHEN f.decision_id IS NOT NULL THEN f.actual_cost_usd "
+    "WHEN d.cache_entry_id IS NOT NULL THEN 0.0 ELSE d.estimated_cost_usd END",
+    "COALESCE(f.baseline_cost_usd, d.baseline_cost_usd, 0.0)", "COALESCE(d.cost_saved_usd, 0.0)", "f.quality",
+    "COALESCE(f.error, 0)",
+])
+
+
+def _ledger_entry(row: tuple) -> LedgerEntry:
+    (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
+     estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error) = row
+    who = json.loads(metadata)
+    return LedgerEntry(
+        decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
+        project=who["project"], feature=who["feature"], user=who["user"], model=model, category=category,
+        security=bool(security), reason=reason, rule_id=rule_id, budget_mode=budget_mode,
+        estimated_cost_usd=estimated, cache_hit=bool(cache_hit), settled_at=settled_at,
+        input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
+        cache_saved_usd=cache_saved, quality=quality, error=bool(error),
+    )
 
 
 def _decision_row(decision: Decision, context: Context) -> dict:
@@ -180,6 +313,9 @@ def _decision_row(decision: Decision, context: Context) -> dict:
         "cache_entry_id": decision.cache.entry_id if decision.cache else None,
         "cache_similarity": decision.cache.similarity if decision.cache else None,
         "cost_saved_usd": decision.cache.cost_saved_usd if decision.cache else None,
+        "baseline_cost_usd": decision.baseline_cost_usd,
+        "rule_id": decision.rule_id,
+        "budget_mode": decision.budget_mode,
     }
 
 
@@ -206,6 +342,9 @@ def _decision_from_row(row: tuple) -> tuple[Decision, Context]:
         metadata=Metadata(**json.loads(values["metadata"])),
         cache=None if values["cache_entry_id"] is None else CacheAnswer(
             values["cache_entry_id"], "", values["cache_similarity"], values["cost_saved_usd"]),
+        baseline_cost_usd=values["baseline_cost_usd"] or 0.0,
+        rule_id=values["rule_id"] or "",
+        budget_mode=values["budget_mode"] or "",
     )
     context = Context(
         embedding=np.frombuffer(values["embedding"], dtype=np.float32),

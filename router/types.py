@@ -37,6 +37,7 @@ class RouteRequest:
     metadata: Metadata = field(default_factory=Metadata)
     task_hint: str = ""
     bypass_cache: bool = False
+    requested_model: str = ""  # the model the caller would have used: routing rules can match on it
 
     @property
     def system_prompt(self) -> str:
@@ -73,6 +74,15 @@ class Reason:
     CACHE_HIT = "cache_hit"
 
 
+class BudgetMode:
+    """How a budget shaped a decision: not at all, economy (premium models left out above the soft
+    threshold) or overdraft (a security task let past the hard limit)."""
+
+    NORMAL = ""
+    ECONOMY = "economy"
+    OVERDRAFT = "overdraft"
+
+
 @dataclass(frozen=True)
 class Decision:
     decision_id: str
@@ -94,6 +104,16 @@ class Decision:
     fallbacks: tuple[str, ...]
     metadata: Metadata = field(default_factory=Metadata)
     cache: CacheAnswer | None = None  # set when the semantic cache answered
+    baseline_cost_usd: float = 0.0  # what the always-premium model would cost for the estimated tokens
+    rule_id: str = ""  # the routing rule that chose the model or narrowed the choice, if any
+    budget_mode: str = BudgetMode.NORMAL
+    rule_matches: tuple[RuleMatch, ...] = ()  # every rule whose conditions held, and whether it acted
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule_id: str
+    applied: bool
 
 
 @dataclass(frozen=True)
@@ -128,3 +148,38 @@ class FeedbackRecord:
     reward: float
     actual_cost_usd: float
     created_at: float
+    baseline_cost_usd: float = 0.0  # what the always-premium model would cost for the actual tokens
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One decision as the ledger reports it: who it was for, what it cost, what premium would have."""
+
+    decision_id: str
+    tenant_id: str
+    created_at: float
+    team: str
+    project: str
+    feature: str
+    user: str
+    model: str
+    category: str
+    security: bool
+    reason: str
+    rule_id: str
+    budget_mode: str
+    estimated_cost_usd: float
+    cache_hit: bool
+    settled_at: float | None  # None: no feedback yet
+    input_tokens: int  # actual when settled, else estimated
+    output_tokens: int
+    cost_usd: float  # actual when settled, 0 for a cache hit, else the estimate
+    baseline_cost_usd: float
+    cache_saved_usd: float  # a cache hit: what calling the model that wrote the answer would have cost
+    quality: float | None
+    error: bool
+
+    @property
+    def settled(self) -> bool:
+        """A call whose cost is known: feedback arrived, or the cache answered (nothing was called)."""
+        return self.settled_at is not None or self.cache_hit

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from google.protobuf import json_format
+
 from router.generated import router_pb2 as pb
+from router.report import Figures, Stats
+from router.rule_book import RuleState
 from router.types import (
+    BudgetMode,
     ChatMessage,
     Constraints,
     Decision,
     FeedbackRecord,
     FeedbackRequest,
+    LedgerEntry,
     Metadata,
     Reason,
     RouteRequest,
@@ -22,6 +30,12 @@ _REASONS = {
     Reason.CACHE_HIT: pb.REASON_CACHE_HIT,
 }
 _REASON_NAMES = {code: name for name, code in _REASONS.items()}
+_BUDGET_MODES = {
+    BudgetMode.NORMAL: pb.BUDGET_MODE_NORMAL,
+    BudgetMode.ECONOMY: pb.BUDGET_MODE_ECONOMY,
+    BudgetMode.OVERDRAFT: pb.BUDGET_MODE_OVERDRAFT,
+}
+_BUDGET_MODE_NAMES = {code: name or "normal" for name, code in _BUDGET_MODES.items()}
 
 
 def _optional(message, name: str):
@@ -47,6 +61,7 @@ def route_request_from_pb(message: pb.RouteRequest) -> RouteRequest:
         ),
         task_hint=message.task_hint,
         bypass_cache=message.bypass_cache,
+        requested_model=message.requested_model,
     )
 
 
@@ -64,6 +79,7 @@ def route_request_to_pb(request: RouteRequest) -> pb.RouteRequest:
         metadata=pb.Metadata(**vars(request.metadata)),
         task_hint=request.task_hint,
         bypass_cache=request.bypass_cache,
+        requested_model=request.requested_model,
     )
 
 
@@ -87,6 +103,8 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         cached_response=cache.answer if cache else "",
         cache_similarity=cache.similarity if cache else 0.0,
         cost_saved_usd=cache.cost_saved_usd if cache else 0.0,
+        rule_id=decision.rule_id,
+        budget_mode=_BUDGET_MODES[decision.budget_mode],
     )
 
 
@@ -110,6 +128,8 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "cached_response": message.cached_response,
         "cache_similarity": message.cache_similarity,
         "cost_saved_usd": message.cost_saved_usd,
+        "rule_id": message.rule_id,
+        "budget_mode": _BUDGET_MODE_NAMES.get(message.budget_mode, "normal"),
     }
 
 
@@ -139,3 +159,51 @@ def feedback_request_to_pb(request: FeedbackRequest) -> pb.FeedbackRequest:
 
 def feedback_record_to_pb(record: FeedbackRecord) -> pb.FeedbackResponse:
     return pb.FeedbackResponse(reward=record.reward, actual_cost_usd=record.actual_cost_usd)
+
+
+def rule_doc_from_pb(message: pb.Rule) -> dict:
+    """A rule as the config file writes it; fields left unset take the rule's defaults."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def rule_state_to_pb(state: RuleState) -> pb.RuleState:
+    rule = json_format.ParseDict(state.rule.model_dump(mode="json", exclude_none=True), pb.Rule())
+    counts = state.counts
+    return pb.RuleState(rule=rule, source=state.source, matched=counts.matched, applied=counts.applied,
+                        last_matched_unix=counts.last_matched_at or 0.0)
+
+
+def message_to_dict(message) -> dict:
+    """Any response as plain JSON-able values, every field present (for the CLI)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def stats_to_pb(stats: Stats) -> pb.StatsResponse:
+    return pb.StatsResponse(
+        total=_figures_to_pb(stats.total),
+        group_by=stats.group_by,
+        groups=[pb.Group(value=value, figures=_figures_to_pb(f)) for value, f in stats.groups.items()],
+        alerts=[pb.SpendAlert(team=a.team, hour_start_unix=a.hour_start, spend_usd=a.spend_usd,
+                              expected_usd=a.expected_usd, z=a.z, detected_unix=a.detected_at) for a in stats.alerts],
+        budgets=[pb.BudgetStatus(scope=b.limit.scope, period=b.limit.period, period_key=b.period_key,
+                                 limit_usd=b.limit.usd, spent_usd=b.spent, reserved_usd=b.reserved)
+                 for b in stats.budgets],
+    )
+
+
+def _figures_to_pb(f: Figures) -> pb.Figures:
+    return pb.Figures(
+        calls=f.calls, settled=f.settled, pending=f.pending, spend_usd=f.spend_usd, baseline_usd=f.baseline_usd,
+        savings_usd=f.savings_usd, savings_share=f.savings_share, cache_hits=f.cache_hits,
+        cache_hit_rate=f.cache_hit_rate, cache_saved_usd=f.cache_saved_usd, mean_quality=f.mean_quality,
+        errors=f.errors, economy=f.economy, overdrafts=f.overdrafts, rule_shaped=f.rule_shaped,
+        model_mix=f.model_mix,
+    )
+
+
+def ledger_entry_to_pb(entry: LedgerEntry) -> pb.LedgerEntry:
+    fields = asdict(entry)
+    fields["created_unix"] = fields.pop("created_at")
+    fields["settled_unix"] = fields.pop("settled_at") or 0.0
+    return pb.LedgerEntry(**fields)

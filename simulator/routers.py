@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import grpc
+
 from router.client import RouterClient
+from router.errors import ResourceExhausted
 from router.service import RouterService
 from router.types import FeedbackRequest, RouteRequest
 
@@ -50,7 +53,12 @@ class RemoteRouter:
         self.client = client
 
     def route(self, request: RouteRequest) -> Routed:
-        d = self.client.route(request)
+        try:
+            d = self.client.route(request)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise ResourceExhausted(exc.details()) from exc
+            raise
         cached = d["cached_response"] if d["cache_hit"] else None
         return Routed(d["decision_id"], d["model"], d["security"], d["probability"], cached, d["cache_similarity"])
 

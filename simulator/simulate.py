@@ -30,7 +30,8 @@ from router.categories import SECURITY_CRITICAL
 from router.cache import normalise
 from router.registry import Registry, normalised_costs
 from router.service import RouterService
-from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.errors import ResourceExhausted
+from router.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from simulator.routers import RouterUnderTest
 from simulator.scenarios import SCENARIOS, Changes
 from simulator.traffic import SyntheticPrompt, TrafficGenerator
@@ -38,6 +39,7 @@ from simulator.world import World
 
 BANDIT = "bandit"
 TENANT = "simulator"
+REFUSED = "(refused: budget)"
 
 
 @dataclass
@@ -85,9 +87,20 @@ class Stage:
         return 0.0 if model in self.down else self.world.expected_quality(model, prompt)
 
 
+# Which team sends each kind of request: attribution for the ledger (the router never reads it).
+TEAMS = {
+    "chat": "support", "simple_query": "support",
+    "security_critical": "platform", "complex_implementation": "platform", "standard_implementation": "platform",
+    "analysis_debug": "platform",
+    "documentation": "content", "content": "content", "creative": "content",
+    "reasoning": "research",
+}
+
+
 def route_request(prompt: SyntheticPrompt, cost_weight: float | None, tenant: str = TENANT) -> RouteRequest:
     messages = ((ChatMessage("system", prompt.system),) if prompt.system else ()) + (ChatMessage("user", prompt.text),)
-    return RouteRequest(tenant_id=tenant, messages=messages, cost_weight=cost_weight)
+    return RouteRequest(tenant_id=tenant, messages=messages, cost_weight=cost_weight,
+                        metadata=Metadata(team=TEAMS[prompt.category]))
 
 
 def baselines(registry: Registry, seed: int) -> list[Policy]:
@@ -143,7 +156,11 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
         situation = Situation(situation.context, situation.candidates, situation.cost_weight, truth)
         for policy in policies:
             _score(traces[policy.name], policy.choose(situation).model, prompt, situation, security, stage)
-        routed = bandit.route(request)
+        try:
+            routed = bandit.route(request)
+        except ResourceExhausted:  # the tenant's budget has no room: the request goes unanswered
+            traces[BANDIT].add(REFUSED, 0.0, 0.0, 0.0)
+            continue
         if routed.cached_response is not None:
             _serve_from_cache(traces[BANDIT], tally, routed, prompt, stage, bandit)
             continue
@@ -220,6 +237,7 @@ def report(traces: dict[str, Trace], registry: Registry, scenario: str, requests
             "regret_vs_oracle": (oracle_reward - sum(trace.reward)) / oracle_reward,
             "safety_violations": trace.safety_violations,
             "unflagged_security": trace.unflagged_security,
+            "refused": share[REFUSED],
             "model_share": {m: share[m] / len(trace.models) for m in sorted(share)},
         }
     return {
@@ -292,6 +310,8 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
                 f"(λ={result.report['cost_weight']})", result.report["policies"], SIMULATE_COLUMNS)
     for event in result.report["events"]:
         print(f"  at request {event['step']}: {event['description']}")
+    if refused := result.report["policies"][BANDIT]["refused"]:
+        print(f"  the tenant's budget refused {refused} of the bandit's requests (scored as quality 0, cost 0)")
     if cache:
         c = result.report["cache"]
         print(f"  semantic cache (bandit only): {c['hits']} hits ({c['hit_rate']:.1%} of requests, {c['exact_hits']} "

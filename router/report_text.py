@@ -1,0 +1,79 @@
+"""What `banditroute stats` prints and `banditroute export` writes, from the service's answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TextIO
+
+from router.generated import router_pb2 as pb
+
+
+def stats_report(tenant_id: str, stats: pb.StatsResponse) -> str:
+    t = stats.total
+    lines = [
+        f"tenant {tenant_id}",
+        f"calls {t.calls} ({t.settled} settled, {t.pending} awaiting feedback)",
+        f"spend ${t.spend_usd:.4f}; always-premium would have cost ${t.baseline_usd:.4f}: "
+        f"saved ${t.savings_usd:.4f} ({t.savings_share:.1%})",
+        f"semantic cache: {t.cache_hits} hits ({t.cache_hit_rate:.1%} of calls), ${t.cache_saved_usd:.4f} of calls saved",
+        f"mean quality {_quality(t)}; {t.errors} errors",
+        f"budget modes: {t.economy} calls in economy mode, {t.overdrafts} security overdrafts; "
+        f"{t.rule_shaped} calls shaped by a rule",
+        "model mix: " + ", ".join(f"{model} {n / max(t.calls - t.cache_hits, 1):.1%}"
+                                  for model, n in sorted(t.model_mix.items(), key=lambda kv: -kv[1])),
+    ]
+    if stats.budgets:
+        lines.append("budgets now:")
+        lines += [f"  {b.period} {b.scope} {b.period_key}: ${b.spent_usd:.4f} spent + ${b.reserved_usd:.4f} reserved "
+                  f"of ${b.limit_usd:.2f} ({(b.spent_usd + b.reserved_usd) / b.limit_usd:.1%})" for b in stats.budgets]
+    if stats.alerts:
+        lines.append(f"spend alerts ({len(stats.alerts)}):")
+        lines += [f"  {_when(a.hour_start_unix)} {tenant_id}{'/team=' + a.team if a.team else ''}: ${a.spend_usd:.2f} "
+                  f"in the hour against a usual ${a.expected_usd:.2f} (robust z {a.z:.1f})" for a in stats.alerts]
+    if stats.groups:
+        lines.append(f"by {stats.group_by}:")
+        lines.append(f"  {'':20}{'calls':>8}{'spend $':>12}{'saved':>9}{'cache':>8}{'quality':>9}{'economy':>9}")
+        lines += [f"  {g.value or '(none)':20}{g.figures.calls:>8}{g.figures.spend_usd:>12.4f}"
+                  f"{g.figures.savings_share:>9.1%}{g.figures.cache_hit_rate:>8.1%}{_quality(g.figures):>9}"
+                  f"{g.figures.economy:>9}" for g in stats.groups]
+    return "\n".join(lines)
+
+
+def _quality(figures: pb.Figures) -> str:
+    return f"{figures.mean_quality:.3f}" if figures.HasField("mean_quality") else "-"
+
+
+def _when(unix: float) -> str:
+    return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ledger_row(entry: pb.LedgerEntry) -> dict:
+    """One entry as plain values, in the contract's field order; an unrated quality is None."""
+    row = {f.name: getattr(entry, f.name) for f in pb.LedgerEntry.DESCRIPTOR.fields}
+    row["quality"] = entry.quality if entry.HasField("quality") else None
+    return row
+
+
+def write_ledger(entries: Iterable[pb.LedgerEntry], fmt: str, out: TextIO) -> None:
+    """Write the entries as a JSON array or CSV with a header, as they stream in; the count to stderr."""
+    rows = (ledger_row(e) for e in entries)
+    count = 0
+    if fmt == "csv":
+        writer = None
+        for row in rows:
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+            count += 1
+    else:
+        out.write("[")
+        for row in rows:
+            out.write(("," if count else "") + "\n  " + json.dumps(row))
+            count += 1
+        out.write("\n]\n")
+    print(f"{count} ledger entries", file=sys.stderr)

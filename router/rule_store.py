@@ -1,0 +1,54 @@
+"""Routing rules added over gRPC, kept in SQLite so they outlive a restart (rules from the config
+file live in the file)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rules (
+    tenant_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, rule_id)
+);
+"""
+
+
+class RuleStore:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def all(self) -> dict[str, list[dict]]:
+        """Every stored rule, as the dict it was stored from, by tenant."""
+        with self._lock:
+            rows = self._db.execute("SELECT tenant_id, body FROM rules ORDER BY tenant_id, rule_id").fetchall()
+        rules: dict[str, list[dict]] = {}
+        for tenant_id, body in rows:
+            rules.setdefault(tenant_id, []).append(json.loads(body))
+        return rules
+
+    def put(self, tenant_id: str, rule_id: str, body: dict) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO rules (tenant_id, rule_id, body, updated_at) VALUES (?, ?, ?, ?)",
+                (tenant_id, rule_id, json.dumps(body), time.time()),
+            )
+
+    def delete(self, tenant_id: str, rule_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM rules WHERE tenant_id = ? AND rule_id = ?", (tenant_id, rule_id))
+        return cursor.rowcount > 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
