@@ -63,11 +63,9 @@ def write_ledger(entries: Iterable[pb.LedgerEntry], fmt: str, out: TextIO) -> No
     rows = (ledger_row(e) for e in entries)
     count = 0
     if fmt == "csv":
-        writer = None
+        writer = csv.DictWriter(out, fieldnames=[f.name for f in pb.LedgerEntry.DESCRIPTOR.fields])
+        writer.writeheader()
         for row in rows:
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(row))
-                writer.writeheader()
             writer.writerow(row)
             count += 1
     else:

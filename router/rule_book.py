@@ -21,6 +21,7 @@ CONFIG, API = "config", "api"
 class Entry:
     rule: Rule
     source: str  # CONFIG or API
+    since: float = 0.0  # when this version of the rule was put: its counts start there
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,6 @@ class RuleCount:
     matched: int  # requests whose facts met the rule's conditions
     applied: int  # of those, the ones its action shaped
     last_matched_at: float | None
-
-
-NO_MATCHES = RuleCount(0, 0, None)
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,12 @@ class RuleBook:
             for rule in rules:
                 check_models(rule, registry)  # a config naming an unknown model does not start
                 self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, CONFIG)
-        for tenant_id, docs in store.all().items():
-            for doc in docs:
-                self._load_stored(tenant_id, doc, registry)
+        for tenant_id, stored in store.all().items():
+            for doc, since in stored:
+                self._load_stored(tenant_id, doc, since, registry)
         self._ordered: dict[str, tuple[Rule, ...]] = {t: self._order(t) for t in self._entries}
 
-    def _load_stored(self, tenant_id: str, doc: dict, registry: Registry) -> None:
+    def _load_stored(self, tenant_id: str, doc: dict, since: float, registry: Registry) -> None:
         try:
             rule = parse_rule(doc, registry)
         except InvalidArgument as exc:
@@ -66,7 +64,7 @@ class RuleBook:
         if rule.id in self._entries.get(tenant_id, {}):
             log.warning("stored rule %r of tenant %s is shadowed by the config's rule of that id", rule.id, tenant_id)
             return
-        self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, API)
+        self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, API, since)
 
     def evaluate(self, tenant_id: str, facts: Facts, decision_id: str) -> Outcome:
         return evaluate(self._ordered.get(tenant_id, ()), facts, decision_id)
@@ -77,13 +75,14 @@ class RuleBook:
             entries = self._entries.get(tenant_id, {})
             return [entries[rule.id] for rule in self._ordered.get(tenant_id, ())]
 
-    def put(self, tenant_id: str, doc: dict, registry: Registry) -> Rule:
-        """Add a rule, or replace the API rule of the same id; a config rule is edited in its file."""
+    def put(self, tenant_id: str, doc: dict, registry: Registry, now: float) -> Rule:
+        """Add a rule, or replace the API rule of the same id (its counts start again); a config
+        rule is edited in its file."""
         rule = parse_rule(doc, registry)
         with self._lock:
             self._writable(tenant_id, rule.id, must_exist=False)
-            self._store.put(tenant_id, rule.id, rule.model_dump(mode="json"))
-            self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, API)
+            self._store.put(tenant_id, rule.id, rule.model_dump(mode="json"), now)
+            self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, API, now)
             self._ordered[tenant_id] = self._order(tenant_id)
         return rule
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 SCHEMA = """
@@ -28,20 +27,21 @@ class RuleStore:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
-    def all(self) -> dict[str, list[dict]]:
-        """Every stored rule, as the dict it was stored from, by tenant."""
+    def all(self) -> dict[str, list[tuple[dict, float]]]:
+        """Every stored rule, as the dict it was stored from and when, by tenant."""
         with self._lock:
-            rows = self._db.execute("SELECT tenant_id, body FROM rules ORDER BY tenant_id, rule_id").fetchall()
-        rules: dict[str, list[dict]] = {}
-        for tenant_id, body in rows:
-            rules.setdefault(tenant_id, []).append(json.loads(body))
+            rows = self._db.execute(
+                "SELECT tenant_id, body, updated_at FROM rules ORDER BY tenant_id, rule_id").fetchall()
+        rules: dict[str, list[tuple[dict, float]]] = {}
+        for tenant_id, body, updated_at in rows:
+            rules.setdefault(tenant_id, []).append((json.loads(body), updated_at))
         return rules
 
-    def put(self, tenant_id: str, rule_id: str, body: dict) -> None:
+    def put(self, tenant_id: str, rule_id: str, body: dict, at: float) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO rules (tenant_id, rule_id, body, updated_at) VALUES (?, ?, ?, ?)",
-                (tenant_id, rule_id, json.dumps(body), time.time()),
+                (tenant_id, rule_id, json.dumps(body), at),
             )
 
     def delete(self, tenant_id: str, rule_id: str) -> bool:

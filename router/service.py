@@ -24,7 +24,7 @@ from router.anomalies import SpendAnomalyDetector
 from router.budgets import Budgets, month_start
 from router.policy import candidate_models, reason_for, steer, within_budget
 from router.report import GROUP_FIELDS, Stats, figures, grouped
-from router.rule_book import NO_MATCHES, RuleBook, RuleState
+from router.rule_book import RuleBook, RuleState
 from router.rule_store import RuleStore
 from router.rules import Facts, Outcome, Rule
 from router.registry import ModelSpec, Registry, normalised_costs
@@ -297,12 +297,13 @@ class RouterService:
         return (e for e in self.log.ledger(tenant_id, since, until) if e.settled)
 
     def rule_states(self, tenant_id: str) -> list[RuleState]:
-        counts = self.log.rule_counts(tenant_id)
-        return [RuleState(e.rule, e.source, counts.get(e.rule.id, NO_MATCHES)) for e in self.rules.entries(tenant_id)]
+        _check_tenant(tenant_id)
+        return [RuleState(e.rule, e.source, self.log.rule_count(tenant_id, e.rule.id, e.since))
+                for e in self.rules.entries(tenant_id)]
 
     def put_rule(self, tenant_id: str, doc: dict) -> Rule:
         _check_tenant(tenant_id)
-        return self.rules.put(tenant_id, doc, self.registry)
+        return self.rules.put(tenant_id, doc, self.registry, self.clock())
 
     def delete_rule(self, tenant_id: str, rule_id: str) -> None:
         _check_tenant(tenant_id)

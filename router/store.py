@@ -100,7 +100,7 @@ class DecisionLog(Protocol):
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
 
-    def rule_counts(self, tenant_id: str) -> dict[str, RuleCount]: ...
+    def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount: ...
 
     def record_alert(self, alert: Alert) -> None: ...
 
@@ -202,14 +202,15 @@ class SQLiteDecisionLog:
         for row in rows:
             yield _ledger_entry(row)
 
-    def rule_counts(self, tenant_id: str) -> dict[str, RuleCount]:
+    def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount:
+        """How often a rule matched and acted from `since` (when its current version was put)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT rule_id, count(*), sum(applied), max(created_at) FROM rule_matches "
-                "WHERE tenant_id = ? GROUP BY rule_id",
-                (tenant_id,),
-            ).fetchall()
-        return {rule_id: RuleCount(matched, applied, last) for rule_id, matched, applied, last in rows}
+            matched, applied, last = self._db.execute(
+                "SELECT count(*), COALESCE(sum(applied), 0), max(created_at) FROM rule_matches "
+                "WHERE tenant_id = ? AND rule_id = ? AND created_at >= ?",
+                (tenant_id, rule_id, since),
+            ).fetchone()
+        return RuleCount(matched, applied, last)
 
     def record_alert(self, alert: Alert) -> None:
         row = asdict(alert)

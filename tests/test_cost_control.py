@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.config import Settings
-from router.errors import Blocked, ResourceExhausted
+from router.errors import Blocked, InvalidArgument, ResourceExhausted
 from router.reading import PromptReader
 from router.registry import TIERS
 from router.report import figures, grouped
@@ -270,3 +270,28 @@ def _entry(decision_id: str, cost: float, baseline: float, quality: float | None
         settled_at=START + 1 if settled and not cache_hit else None, input_tokens=10, output_tokens=10,
         cost_usd=cost, baseline_cost_usd=baseline, cache_saved_usd=cache_saved, quality=quality, error=False,
     )
+
+
+def test_a_replaced_or_deleted_and_re_added_rule_counts_from_its_new_version(clocked_service):
+    clock = Clock()
+    service = clocked_service(clock)
+    rule = {"id": "r", "conditions": [{"field": "team", "op": "eq", "value": "a"}],
+            "action": {"type": "route", "model": "gpt-4o-mini"}}
+    service.put_rule("acme", rule)
+    for _ in range(3):
+        clock.now += 1
+        service.route(user_request(CODE_PROMPT, metadata=Metadata(team="a")))
+    assert service.rule_states("acme")[0].counts.matched == 3
+    clock.now += 1
+    service.delete_rule("acme", "r")
+    service.put_rule("acme", {**rule, "action": {"type": "bypass_cache"}})
+    assert service.rule_states("acme")[0].counts.matched == 0
+
+
+def test_an_empty_tenant_is_refused_by_every_admin_and_report_call(make_service):
+    service = make_service()
+    for call in (lambda: service.rule_states(" "), lambda: service.put_rule("", {}),
+                 lambda: service.delete_rule("", "r"), lambda: service.stats("", 0, 1),
+                 lambda: service.ledger("", 0, 1)):
+        with pytest.raises(InvalidArgument, match="tenant_id"):
+            call()
