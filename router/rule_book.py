@@ -93,6 +93,9 @@ class RuleBook:
             del self._entries[tenant_id][rule_id]
             self._ordered[tenant_id] = self._order(tenant_id)
 
+    def close(self) -> None:
+        self._store.close()
+
     def _writable(self, tenant_id: str, rule_id: str, must_exist: bool) -> None:
         entry = self._entries.get(tenant_id, {}).get(rule_id)
         if entry is None and must_exist:

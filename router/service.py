@@ -64,7 +64,7 @@ class RouterService:
         self.cache = cache
         self.snapshots = snapshots
         self.rules = rules
-        self.clock = clock  # a simulator runs the service on simulated time
+        self.clock = clock  # tests run the service on simulated time (budget periods, reservations, alerts)
         self.budgets = Budgets.from_settings(settings)
         a = settings.anomalies
         self.anomalies = SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd)
@@ -318,6 +318,7 @@ class RouterService:
         with self._feedback_lock:
             self.snapshot()
             self.log.close()
+        self.rules.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -368,12 +369,12 @@ class RouterService:
     def _restore_spending(self) -> None:
         """Budgets and the anomaly detector's history, rebuilt from the log: nothing else keeps them."""
         now = self.clock()
-        history_start = now - self.settings.anomalies.history_hours * 3600
-        for entry in self.log.ledger(None, min(month_start(now), history_start), math.inf):
-            if entry.created_at >= month_start(now):
-                self.budgets.restore([entry], now)
-            if entry.settled_at is not None and entry.settled_at >= history_start:
-                self.anomalies.load(entry.tenant_id, entry.team, entry.settled_at, entry.cost_usd)
+        this_month, history_start = month_start(now), now - self.settings.anomalies.history_hours * 3600
+        entries = list(self.log.ledger(None, min(this_month, history_start), math.inf))
+        self.budgets.restore((e for e in entries if e.created_at >= this_month), now)
+        for e in sorted((e for e in entries if e.settled_at is not None and e.settled_at >= history_start),
+                        key=lambda e: e.settled_at):
+            self.anomalies.load(e.tenant_id, e.team, e.settled_at, e.cost_usd)
 
     def _replay_feedback(self) -> None:
         """Rebuild the learner: the snapshot holds VW's weights up to its sequence number; the
