@@ -192,6 +192,8 @@ def _message(message) -> dict:
 
 
 def _add_stats(commands) -> None:
+    from router.report import GROUP_FIELDS
+
     p = commands.add_parser("stats", help="a tenant's spend, savings, model mix, cache, budgets and alerts",
                             description="What a tenant spent over a window, what routing saved against always "
                             "calling the premium model, its model mix, cache hits, mean quality, budget modes, "
@@ -199,8 +201,8 @@ def _add_stats(commands) -> None:
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
     p.add_argument("--tenant", required=True, help="tenant id")
     _add_window(p, default_since="24h")
-    p.add_argument("--group-by", default="", choices=["", "team", "project", "feature", "user", "model", "category"],
-                   help="also give the figures per value of this field")
+    p.add_argument("--group-by", default="", choices=GROUP_FIELDS, metavar="FIELD",
+                   help=f"also give the figures per value of one of: {', '.join(GROUP_FIELDS)}")
     p.add_argument("--json", action="store_true", help="print the full answer as JSON instead of a report")
     p.set_defaults(run=_stats)
 
