@@ -38,11 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(commands)
     _add_stats(commands)
     _add_export(commands)
+    _add_logs(commands)
     _add_demo(commands)
     _add_simulate(commands)
     _add_replay(commands)
     _add_perf(commands)
     _add_cache_eval(commands)
+    _add_ope_study(commands)
     return parser
 
 
@@ -265,6 +267,37 @@ def _export(args) -> int:
             out.close()
 
 
+def _add_logs(commands) -> None:
+    p = commands.add_parser("logs", help="the decision log as bandit data, for offline policy evaluation",
+                            description="Read a data directory's decision log (also while the server runs).")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export", help="one row per feedback event: context, allowed models, choice, probability, reward",
+        description="Write every feedback event of the window: the context a policy decides on (routing "
+        "embedding, category, complexity, tokens, λ), the allowed models and the logging policy's probability "
+        "of each, the chosen model and its probability, and the outcome (quality, cost, normalised cost, "
+        "reward). Cache answers are left out: nothing was chosen.")
+    export.add_argument("--data-dir", type=Path, default=Path("data"), help="the service's data dir (default ./data)")
+    _add_window(export, default_since="30d")
+    out = export.add_mutually_exclusive_group(required=True)
+    out.add_argument("--json", type=Path, metavar="OUT", help="write JSON records here")
+    out.add_argument("--parquet", type=Path, metavar="OUT", help="write Parquet here")
+    export.set_defaults(run=_logs_export)
+
+
+def _logs_export(args) -> int:
+    from learners.logged import export_events, write_events
+
+    if not (args.data_dir / "decisions.sqlite").exists():
+        print(f"error: {args.data_dir} holds no decisions.sqlite", file=sys.stderr)
+        return 1
+    events = export_events(args.data_dir, args.since, args.until)
+    out = args.json or args.parquet
+    write_events(events, out, "json" if args.json else "parquet")
+    print(f"{len(events)} feedback events written to {out}", file=sys.stderr)
+    return 0
+
+
 def _add_demo(commands) -> None:
     p = commands.add_parser("demo", help="start a server, drive it with synthetic traffic and show what it learns",
                             description="Start the service on embedded defaults in a temporary data directory, "
@@ -411,3 +444,25 @@ def _cache_eval(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _add_ope_study(commands) -> None:
+    p = commands.add_parser("ope-study", help="measure the off-policy estimators where the truth is known",
+                            description="Log synthetic traffic under the service's exploration, estimate several "
+                            "target policies' mean quality with IPS, SNIPS, DR and DM, and report per estimator and "
+                            "log size how often the 95%% interval covered the true value and the mean absolute error.")
+    p.add_argument("--seeds", type=int, default=20, help="independent logs per size (default 20)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 50_000], metavar="N",
+                   help="logged events (default 1000 10000 50000)")
+    p.add_argument("--feedbacks", type=int, default=1000, help="the logging policy explores as the service does "
+                   "after this many feedbacks (γ = gamma_scale·√(feedbacks+1); default 1000)")
+    p.add_argument("--floor", type=float, help="the logging policy's minimum probability per model "
+                   "(default: the service's learner.min_probability)")
+    p.add_argument("--json", type=Path, default=Path("runs/ope-study.json"), help="where to write the results")
+    p.set_defaults(run=_ope_study)
+
+
+def _ope_study(args) -> int:
+    from simulator.ope_study import run_ope_study
+
+    return run_ope_study(args.seeds, args.sizes, args.feedbacks, args.floor, args.json)

@@ -349,6 +349,8 @@ def track(result: Simulation, json_path: Path, plots: list[Path]) -> None:
         mlflow.log_artifact(str(json_path))
         for plot in plots:
             mlflow.log_artifact(str(plot))
+        # The bandit's model at every step: what a report needs to draw the model mix over time.
+        mlflow.log_dict({"models": result.traces[BANDIT].models}, "bandit-models.json")
         for name, trace in result.traces.items():
             with mlflow.start_run(run_name=name, nested=True):
                 mlflow.log_params({"policy": name, "scenario": report["scenario"], "seed": report["seed"],
