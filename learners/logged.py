@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from learners.bandit import BanditPolicy
 from learners.ope import BanditLog
 from learners.policies import Policy, Situation
+from learners.snapshots import SnapshotStore, snapshot_updates
+from learners.vw_bandit import QualityLearner
+from router.config import LearnerSettings
 from router.categories import CATEGORIES
 from router.registry import Registry, normalised_costs
 from router.store import SQLiteDecisionLog
@@ -159,3 +163,18 @@ def cost_matrix(events: pd.DataFrame, registry: Registry, actions: list[str], no
                   else [m.cost(context.input_tokens, context.output_tokens) for m in models])
         costs[row, [index[m.id] for m in models]] = values
     return costs
+
+
+def snapshot_policy(path: Path, embedding_dim: int, settings: LearnerSettings | None = None) -> BanditPolicy:
+    """The bandit as a learner snapshot left it: a snapshot file, or the newest good one in a
+    directory. It holds VW's weights; the neighbour memory the service rebuilds from its log at
+    start is not in a snapshot, so this policy predicts from the weights alone."""
+    settings = settings or LearnerSettings()
+    path = Path(path)
+    if path.is_dir():
+        learner, _ = SnapshotStore(path, settings.keep_snapshots).load(
+            lambda p: QualityLearner.from_settings(settings, embedding_dim, p))
+    else:
+        learner = QualityLearner.from_settings(settings, embedding_dim, path)
+        learner.updates = snapshot_updates(path)
+    return BanditPolicy(learner, settings)

@@ -14,6 +14,12 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^learner-(\d{12})-u(\d+)\.vw$")
 
 
+def snapshot_updates(path: Path) -> int:
+    """How many updates the learner in a snapshot file had seen (0 when the name does not say)."""
+    match = _NAME.match(path.name)
+    return int(match.group(2)) if match else 0
+
+
 class SnapshotStore:
     """A snapshot is named for the last feedback (log sequence number) it has learned."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learners.logged import (action_space, bandit_log, cost_matrix, export_events, read_events,
+from learners.logged import (action_space, bandit_log, cost_matrix, export_events, read_events, snapshot_policy,
                              target_probabilities, write_events)
 from learners.ope import estimate_all, ips, snips
 from learners.policies import AlwaysCheapest
@@ -108,3 +108,16 @@ def test_the_studys_truth_is_the_expected_clipped_grade():
     quality = np.array([0.3, 0.9, 0.99])
     monte_carlo = np.clip(quality + rng.normal(0, 0.08, (200_000, 3)), 0, 1).mean(axis=0)
     assert expected_grade(quality) == pytest.approx(monte_carlo, abs=1e-3)
+
+
+def test_a_policy_loaded_from_a_learner_snapshot_can_be_evaluated(logged):
+    data_dir, _, registry = logged
+    events = export_events(data_dir)
+    actions = action_space(events, registry)
+    snapshot, = (data_dir / "snapshots").glob("learner-*.vw")  # written when the service closed
+    for source in (snapshot, data_dir / "snapshots"):
+        policy = snapshot_policy(source, embedding_dim=len(events["embedding"][0]))
+        assert policy.learner.updates == len(events)
+        target = target_probabilities(policy, events, registry, actions, cost_weight=0.5)
+        assert np.allclose(target.sum(axis=1), 1.0)
+        assert np.isfinite([e.value for e in estimate_all(bandit_log(events, actions), target)]).all()
