@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from learners.exploration import exploration_gamma, inverse_gap_probabilities
@@ -143,6 +144,15 @@ def run_study(seeds: int, sizes: list[int], feedbacks: int, floor: float | None 
     gamma = exploration_gamma(learner.gamma_scale, feedbacks)
     floor = learner.min_probability if floor is None else floor
     contexts = make_contexts(max(sizes), registry, gamma, floor)
+    # The reward model's many small ridge solves run several times faster on one BLAS thread here.
+    with threadpool_limits(1):
+        records = _estimate_over_seeds(contexts, seeds, sizes)
+    return {"seeds": seeds, "sizes": sizes, "feedbacks": feedbacks, "gamma": gamma,
+            "floor": floor, "logging_cost_weight": LOGGING_COST_WEIGHT,
+            "targets": list(contexts.targets), "summary": summarise(records), "records": records}
+
+
+def _estimate_over_seeds(contexts: Contexts, seeds: int, sizes: list[int]) -> list[dict]:
     records = []
     for seed in tqdm(range(seeds), desc="ope-study", unit="seed"):
         for n in sizes:
@@ -153,9 +163,7 @@ def run_study(seeds: int, sizes: list[int], feedbacks: int, floor: float | None 
                 for e in estimate_all(log, target):
                     records.append({"seed": seed, "n": n, "target": name, "estimator": e.estimator, "truth": truth,
                                     "value": e.value, "low": e.low, "high": e.high, "ess": e.ess, "kept": e.n})
-    return {"seeds": seeds, "sizes": sizes, "feedbacks": feedbacks, "gamma": gamma,
-            "floor": floor, "logging_cost_weight": LOGGING_COST_WEIGHT,
-            "targets": list(contexts.targets), "summary": summarise(records), "records": records}
+    return records
 
 
 def summarise(records: list[dict]) -> list[dict]:
