@@ -442,9 +442,6 @@ def _cache_eval(args) -> int:
     return run_cache_eval(args.pairs, args.json, args.config, args.threshold, args.scale)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def _add_ope_study(commands) -> None:
     p = commands.add_parser("ope-study", help="measure the off-policy estimators where the truth is known",
@@ -466,3 +463,7 @@ def _ope_study(args) -> int:
     from simulator.ope_study import run_ope_study
 
     return run_ope_study(args.seeds, args.sizes, args.feedbacks, args.floor, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
