@@ -11,6 +11,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The commands draw plots into files only; a notebook importing the same modules keeps its own backend.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def main(argv: list[str] | None = None) -> int:

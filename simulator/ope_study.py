@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -29,7 +28,7 @@ from router.config import LearnerSettings
 from router.registry import Registry, normalised_costs
 from router.types import Context
 from simulator.traffic import SyntheticPrompt, TrafficGenerator
-from simulator.world import World
+from simulator.world import World, expected_grade
 
 LOGGING_COST_WEIGHT = 0.2
 NOISE_SD = 0.08
@@ -79,19 +78,11 @@ def make_contexts(n: int, registry: Registry, gamma: float, floor: float, seed: 
     return Contexts(
         allowed=_spread(situations, models, lambda s: np.ones(len(s.candidates))) > 0,
         quality=quality,
-        truth=expected_grade(quality),
+        truth=expected_grade(quality, NOISE_SD),
         logging=_spread(situations, models, logging.probabilities),
         features=_features(prompts, seed),
         targets=targets,
     )
-
-
-def expected_grade(quality: np.ndarray, sd: float = NOISE_SD) -> np.ndarray:
-    """E[clip(q + N(0, sd²), 0, 1)]: what a grader reports on average. Near 1 the clip pulls the mean
-    below q (by ~0.03 at q = 0.99), so this, not q, is the value an unbiased estimator converges to."""
-    low, high = -quality / sd, (1 - quality) / sd
-    inside = quality * (norm.cdf(high) - norm.cdf(low)) + sd * (norm.pdf(low) - norm.pdf(high))
-    return inside + norm.sf(high)
 
 
 def _situation(prompt: SyntheticPrompt, models: list) -> Situation:

@@ -9,6 +9,7 @@ the table and one that learns from feedback can find it.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import norm
 
 from router.categories import CATEGORIES
 from router.registry import Registry
@@ -56,6 +57,17 @@ def shortfall_scale(difficulty: float) -> float:
     than quality should decide, while hard prompts separate the tiers clearly.
     """
     return 0.1 + 1.9 * difficulty**3
+
+
+def expected_grade(quality: np.ndarray, sd: float) -> np.ndarray:
+    """E[clip(q + N(0, sd²), 0, 1)]: what a grader reports on average, and so what an unbiased
+    off-policy estimator converges to. Near 1 the clip pulls it below q (by ~0.03 at q = 0.99)."""
+    quality = np.asarray(quality, dtype=float)
+    if sd == 0:
+        return np.clip(quality, 0.0, 1.0)
+    low, high = -quality / sd, (1 - quality) / sd
+    inside = quality * (norm.cdf(high) - norm.cdf(low)) + sd * (norm.pdf(low) - norm.pdf(high))
+    return inside + norm.sf(high)
 
 
 class World:
