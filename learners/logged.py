@@ -27,9 +27,8 @@ from router.registry import Registry, normalised_costs
 from router.store import SQLiteDecisionLog
 from router.types import Context, Decision, FeedbackRecord
 
-# Decisions the bandit did not draw carry no exploration to learn from: a cache answer (nothing was
-# chosen) and an error-free model gone from the registry are left out; a rule's or the floor's
-# single choice stays in, with probability 1.
+# A cache answer chose nothing and is left out; a rule's single choice stays in with probability 1,
+# and the safety floor's choices with their probabilities among premium models.
 COLUMNS = [
     "decision_id", "tenant_id", "created_at", "category", "complexity", "input_tokens", "output_tokens",
     "embedding", "allowed", "probabilities", "chosen", "propensity", "cost_weight", "quality", "cost_usd",
