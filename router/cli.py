@@ -168,12 +168,17 @@ def _add_rules(commands) -> None:
     delete = actions.add_parser("delete", help="delete one rule")
     delete.add_argument("--id", required=True, help="the rule's id")
     for action in (listing, put, delete):
-        action.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-        action.add_argument("--tenant", required=True, help="tenant id")
+        _add_service_and_tenant(action)
     listing.set_defaults(run=lambda args: _call(args.addr, lambda c: _message(c.list_rules(args.tenant))))
     put.set_defaults(run=_put_rules)
     delete.set_defaults(run=lambda args: _call(
         args.addr, lambda c: c.delete_rule(args.tenant, args.id) or {"deleted": args.id}))
+
+
+def _add_service_and_tenant(p) -> None:
+    """The two options every tenant administration or report command takes."""
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--tenant", required=True, help="tenant id")
 
 
 def _put_rules(args) -> int:
@@ -202,8 +207,7 @@ def _add_stats(commands) -> None:
                             description="What a tenant spent over a window, what routing saved against always "
                             "calling the premium model, its model mix, cache hits, mean quality, budget modes, "
                             "budgets now and spend alerts; optionally grouped by an attribution field.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    p.add_argument("--tenant", required=True, help="tenant id")
+    _add_service_and_tenant(p)
     _add_window(p, default_since="24h")
     p.add_argument("--group-by", default="", choices=GROUP_FIELDS, metavar="FIELD",
                    help=f"also give the figures per value of one of: {', '.join(GROUP_FIELDS)}")
@@ -249,8 +253,7 @@ def _add_export(commands) -> None:
                             description="Write every settled call of a tenant in a window: who it was for (team, "
                             "project, feature, user), model, tokens, cost, quality, cache hit, budget mode, and what "
                             "always-premium would have cost.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    p.add_argument("--tenant", required=True, help="tenant id")
+    _add_service_and_tenant(p)
     p.add_argument("--format", choices=["json", "csv"], default="json", help="output format (default json)")
     p.add_argument("--out", type=Path, help="write here instead of stdout")
     _add_window(p, default_since="30d")

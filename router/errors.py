@@ -28,4 +28,4 @@ class Blocked(RouterError):
 
 
 class FailedPrecondition(RouterError):
-    pass
+    """The request is valid but the state it acts on does not allow it (e.g. editing a config-file rule)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +51,12 @@ def registry() -> Registry:
 
 @pytest.fixture
 def make_service(tmp_path, embedder, classifier, registry):
-    """A RouterService on a fresh data directory; call again with the same dir to 'restart'."""
+    """A RouterService on a fresh data directory; call again with the same dir to 'restart'; a clock
+    puts it on simulated time."""
     made = []
 
-    def make(data_dir: Path = tmp_path, **settings) -> RouterService:
-        service = new_service(data_dir, embedder, classifier, registry, **settings)
+    def make(data_dir: Path = tmp_path, clock: Callable[[], float] = time.time, **settings) -> RouterService:
+        service = new_service(data_dir, embedder, classifier, registry, clock, **settings)
         made.append(service)
         return service
 
@@ -65,8 +68,9 @@ def make_service(tmp_path, embedder, classifier, registry):
             pass  # already closed by the test
 
 
-def new_service(data_dir: Path, embedder, classifier, registry: Registry, **settings) -> RouterService:
-    return open_service(Settings(data_dir=data_dir, **settings), PromptReader(embedder, classifier), registry)
+def new_service(data_dir: Path, embedder, classifier, registry: Registry, clock: Callable[[], float] = time.time,
+                **settings) -> RouterService:
+    return open_service(Settings(data_dir=data_dir, **settings), PromptReader(embedder, classifier), registry, clock)
 
 
 def user_request(text: str, tenant: str = "acme", **fields) -> RouteRequest:

@@ -10,12 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.config import Settings
 from router.errors import Blocked, InvalidArgument, ResourceExhausted
-from router.reading import PromptReader
 from router.registry import TIERS
 from router.report import figures, grouped
-from router.service import open_service
 from router.types import BudgetMode, Constraints, FeedbackRequest, LedgerEntry, Metadata, Reason
 from tests.conftest import user_request
 
@@ -30,25 +27,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def clocked_service(tmp_path, embedder, classifier, registry):
-    """A service on simulated time: make(clock, **settings)."""
-    made = []
-
-    def make(clock: Clock, **config):
-        service = open_service(Settings(data_dir=tmp_path, **config), PromptReader(embedder, classifier), registry,
-                               clock=clock)
-        made.append(service)
-        return service
-
-    yield make
-    for service in made:
-        try:
-            service.close()
-        except Exception:
-            pass
 
 
 def tenant(**fields) -> dict:
@@ -81,9 +59,9 @@ def test_sixty_four_concurrent_routes_never_reserve_past_a_small_budget(make_ser
     assert "daily budget of acme" in str(refused[0])
 
 
-def test_an_unanswered_reservation_is_released_after_its_time(clocked_service):
+def test_an_unanswered_reservation_is_released_after_its_time(make_service):
     clock = Clock()
-    service = clocked_service(clock, reservation_seconds=600, **tenant(budgets=[{"daily_usd": 1.0}]))
+    service = make_service(clock=clock, reservation_seconds=600, **tenant(budgets=[{"daily_usd": 1.0}]))
     decision = service.route(user_request(CODE_PROMPT))
     assert service.budgets.statuses("acme", clock())[0].reserved == pytest.approx(decision.estimated_cost_usd)
     clock.now += 601
@@ -238,9 +216,9 @@ def test_figures_count_cache_hits_budget_modes_and_rules():
     assert set(grouped(entries, "team")) == {"", "x"}
 
 
-def test_a_spend_spike_raises_one_alert_that_stats_lists_and_steady_traffic_raises_none(clocked_service):
+def test_a_spend_spike_raises_one_alert_that_stats_lists_and_steady_traffic_raises_none(make_service):
     clock = Clock()
-    service = clocked_service(clock, anomalies={"min_history_hours": 6, "min_spend_usd": 0.001})
+    service = make_service(clock=clock, anomalies={"min_history_hours": 6, "min_spend_usd": 0.001})
     only_cheap = Constraints(("deepseek-chat",))
 
     def hour_of_calls(n: int) -> None:
@@ -272,9 +250,9 @@ def _entry(decision_id: str, cost: float, baseline: float, quality: float | None
     )
 
 
-def test_a_replaced_or_deleted_and_re_added_rule_counts_from_its_new_version(clocked_service):
+def test_a_replaced_or_deleted_and_re_added_rule_counts_from_its_new_version(make_service):
     clock = Clock()
-    service = clocked_service(clock)
+    service = make_service(clock=clock)
     rule = {"id": "r", "conditions": [{"field": "team", "op": "eq", "value": "a"}],
             "action": {"type": "route", "model": "gpt-4o-mini"}}
     service.put_rule("acme", rule)
