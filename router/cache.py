@@ -6,6 +6,11 @@ routing embedding in a FAISS index, and every near neighbour must then pass the 
 (router/cache_guard.py), which compares the two texts and MiniLM's vectors of them. The routing
 embedding only shortlists: MiniLM runs for a prompt only when a shortlisted neighbour exists.
 
+A tenant that keeps no prompt text has its prompts marked private: the cache reads what it needs
+of one (MiniLM's vector, the guard's profile) before it is stored, and stores it sealed, without its
+text and with the profile's tokens as keyed hashes (router/cache_store.py). The guard compares two
+prompts in that form whenever either of them is private, and judges them as it would in plain.
+
 Eviction is least recently used, per tenant. Popular questions are asked again soon, so recency
 keeps them; least frequently used would also keep yesterday's favourites long after the TTL
 made their answers suspect, and would need counters aged by hand.
@@ -25,7 +30,7 @@ from dataclasses import dataclass, replace
 import faiss
 import numpy as np
 
-from router.cache_guard import PREFILTER_STATIC_COSINE, Profile, judge_profiles, profile
+from router.cache_guard import PREFILTER_STATIC_COSINE, Profile, judge_profiles, profile, redact
 from router.cache_store import CacheStore, Entry, Prompt
 from router.config import CacheSettings
 from router.embedding import Embedder
@@ -93,6 +98,7 @@ class SemanticCache:
         self.store = store
         self.precise = precise
         self.clock = clock
+        self._key = store.redaction_key
         # One query at a time: FAISS's OpenMP threads only add wake-up latency (p99 12 ms at 2,000
         # entries with them, under 1 ms without, on two busy cores).
         faiss.omp_set_num_threads(1)
@@ -127,7 +133,7 @@ class SemanticCache:
         read = profile(prompt.text)
         scored = sorted(((self._similarity(prompt, e), e, p) for e, p in shortlist), key=lambda t: -t[0])
         for similarity, entry, entry_profile in scored:
-            if judge_profiles(read, entry_profile, similarity, threshold).accepted:
+            if judge_profiles(*self._comparable(prompt, read, entry, entry_profile), similarity, threshold).accepted:
                 with self._lock:
                     if entry.entry_id in self._entries:
                         return self._served(entry, similarity, False, now), prompt
@@ -138,7 +144,10 @@ class SemanticCache:
         return self.settings.ttl_seconds.get(category, 0) > 0
 
     def remember(self, decision_id: str, prompt: Prompt) -> None:
-        """Keep a missed prompt until its answer arrives with the feedback."""
+        """Keep a missed prompt until its answer arrives with the feedback. A private prompt is kept
+        sealed, so MiniLM reads it now: its text will not be there when the answer comes."""
+        if prompt.private:
+            prompt = self._sealed(self._with_precise(prompt))
         self.store.add_pending(decision_id, prompt, self.clock())
 
     def store_answer(self, decision_id: str, answer: str, category: str, model: str) -> Entry | None:
@@ -190,6 +199,22 @@ class SemanticCache:
         self.store.delete_tenant(tenant_id)
         return len(entry_ids)
 
+    def redact_tenant(self, tenant_id: str) -> int:
+        """Seal every stored prompt of a tenant that still holds its text (entries, expired ones
+        too, and prompts waiting for their answer): for a tenant that keeps no prompt text, whose
+        cache may hold prompts stored before it said so. Returns how many prompts were sealed."""
+        entries, pending = self.store.prompts_with_text(tenant_id)
+        sealed = [self._sealed(p) for p in self._all_with_precise([*entries.values(), *pending.values()])]
+        sealed_entries = dict(zip(entries, sealed[:len(entries)]))
+        self.store.seal(sealed_entries, dict(zip(pending, sealed[len(entries):])))
+        with self._lock:
+            for entry_id, prompt in sealed_entries.items():
+                entry = self._entries.get(entry_id)
+                if entry is not None:
+                    entry.prompt = prompt
+                    self._profiles[entry_id] = prompt.redacted
+        return len(sealed)
+
     def forget_pending(self, older_than_seconds: float) -> int:
         return self.store.forget_pending_before(self.clock() - older_than_seconds)
 
@@ -217,9 +242,31 @@ class SemanticCache:
         return entry
 
     def _with_precise(self, prompt: Prompt) -> Prompt:
-        if self.precise is None or prompt.precise is not None:
-            return prompt
-        return replace(prompt, precise=self.precise.embed([prompt.text])[0])
+        return self._all_with_precise([prompt])[0]
+
+    def _all_with_precise(self, prompts: list[Prompt]) -> list[Prompt]:
+        """The prompts with MiniLM's vectors, one batch for those without. A sealed prompt cannot be
+        read again: without the vector, it keeps comparing by its routing vector."""
+        unread = [i for i, p in enumerate(prompts) if p.precise is None and not p.sealed]
+        if self.precise is None or not unread:
+            return prompts
+        vectors = self.precise.embed([prompts[i].text for i in unread])
+        read = list(prompts)
+        for i, vector in zip(unread, vectors):
+            read[i] = replace(read[i], precise=vector)
+        return read
+
+    def _sealed(self, prompt: Prompt) -> Prompt:
+        """The private form of a prompt already read by MiniLM: no text, the guard's profile in keyed hashes."""
+        return replace(prompt, text="", private=True, redacted=redact(profile(prompt.text), self._key))
+
+    def _comparable(self, query: Prompt, read: Profile, entry: Entry,
+                    entry_profile: Profile) -> tuple[Profile, Profile]:
+        """The two profiles the guard compares, in one form: keyed hashes when either prompt is
+        private (a tenant that turned privacy on or off may still hold entries of the other form)."""
+        if not (query.private or entry.prompt.sealed):
+            return read, entry_profile
+        return redact(read, self._key), entry_profile if entry.prompt.sealed else redact(entry_profile, self._key)
 
     def _similarity(self, prompt: Prompt, entry: Entry) -> float:
         if prompt.precise is not None and entry.prompt.precise is not None:
@@ -233,7 +280,7 @@ class SemanticCache:
         if replaced is not None:
             self._remove(replaced)
         self._entries[entry.entry_id] = entry
-        self._profiles[entry.entry_id] = profile(p.text)
+        self._profiles[entry.entry_id] = p.redacted if p.redacted is not None else profile(p.text)
         scope.add(entry.entry_id, p.key, p.vector)
         self._recency.setdefault(p.tenant_id, OrderedDict())[entry.entry_id] = None
 

@@ -4,11 +4,22 @@ SQLite is the cache's one durable copy: an entry is written in one transaction, 
 it either whole or absent, and the FAISS indexes are rebuilt from it at start. A file that cannot
 be read is moved aside and the cache starts empty: the service never fails to start because of
 its cache.
+
+A tenant that keeps no prompt text (`Prompt.private`) has its prompts stored sealed: text "", and
+in its place the false-hit guard's profile with every token a keyed hash (cache_guard.redact). The
+key is made once and kept in this file's `meta` table, so it lives and dies with the hashes it made
+(a key lost while its hashes remain would make the guard compare unrelated hashes). It therefore
+keeps the text from anyone reading or searching the file, not from one who holds the whole file
+and hashes a dictionary with its key. Deleted and rewritten rows are overwritten with zeros
+(secure_delete), so no text lingers in free space; a file an earlier version wrote may still hold
+some, so the first sealing of older rows also rebuilds it (VACUUM).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -16,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from router.cache_guard import Profile
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +46,8 @@ CREATE TABLE IF NOT EXISTS entries (
     expires_at REAL NOT NULL,
     last_used REAL NOT NULL,
     vector BLOB NOT NULL,
-    precise BLOB
+    precise BLOB,
+    profile TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_by_tenant ON entries (tenant_id);
 CREATE TABLE IF NOT EXISTS pending (
@@ -44,7 +58,8 @@ CREATE TABLE IF NOT EXISTS pending (
     text TEXT NOT NULL,
     created_at REAL NOT NULL,
     vector BLOB NOT NULL,
-    precise BLOB
+    precise BLOB,
+    profile TEXT
 );
 CREATE INDEX IF NOT EXISTS pending_by_time ON pending (created_at);
 CREATE TABLE IF NOT EXISTS ratings (
@@ -53,7 +68,17 @@ CREATE TABLE IF NOT EXISTS ratings (
     good INTEGER NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
+# Columns added after the first release: a cache file written before them is extended. A sealed
+# prompt's redacted profile, as JSON; NULL for a prompt stored with its text.
+_LATER_COLUMNS = {"entries": {"profile": "TEXT"}, "pending": {"profile": "TEXT"}}
+# meta: the key of the redacted profiles' hashes, and whether the file has been scrubbed of deleted
+# content since secure_delete (a file this version created never held any).
+_KEY, _SCRUBBED = "redaction_key", "scrubbed"
 
 
 @dataclass(frozen=True)
@@ -63,9 +88,16 @@ class Prompt:
     tenant_id: str
     scope: str  # hash of tenant and system prompt: an entry is only visible within it
     key: str  # hash of the normalised conversation: the exact-match path
-    text: str  # the conversation, for the false-hit guard
+    text: str  # the conversation, for the false-hit guard; "" once sealed
     vector: np.ndarray  # the routing embedding, which the index searches
     precise: np.ndarray | None = None  # MiniLM's vector, which the guard compares
+    private: bool = False  # its tenant keeps no prompt text: it reaches the disk only sealed
+    redacted: Profile | None = None  # a sealed prompt's guard profile in keyed hashes, in place of its text
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the text is gone: nothing can read this prompt again, only compare it."""
+        return self.redacted is not None
 
 
 @dataclass
@@ -97,13 +129,19 @@ class CacheStore:
             for suffix in ("-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             self._db = self._open(synchronous)
+        self.redaction_key = _redaction_key(self._db)
 
     def _open(self, synchronous: str) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={synchronous}")
+            db.execute("PRAGMA secure_delete=ON")  # a deleted or rewritten prompt's text is zeroed, not left behind
+            new_file = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
+            if new_file:
+                _set_meta(db, _SCRUBBED, b"1")
             # quick_check reads every page: a truncated or overwritten file fails here, not mid-request.
             verdict = db.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
@@ -159,6 +197,39 @@ class CacheStore:
         with self._lock:
             return self._db.execute("DELETE FROM pending WHERE created_at < ?", (cutoff,)).rowcount
 
+    def prompts_with_text(self, tenant_id: str) -> tuple[dict[int, Prompt], dict[str, Prompt]]:
+        """A tenant's stored prompts that still hold their text, expired entries too: entries by
+        id, pending prompts by decision id."""
+        with self._lock:
+            entries = self._db.execute(f"SELECT entry_id, {_PROMPT_COLUMNS} FROM entries "
+                                       "WHERE tenant_id = ? AND profile IS NULL", (tenant_id,)).fetchall()
+            pending = self._db.execute(f"SELECT decision_id, {_PROMPT_COLUMNS} FROM pending "
+                                       "WHERE tenant_id = ? AND profile IS NULL", (tenant_id,)).fetchall()
+        return ({row[0]: _prompt_from_row(row[1:]) for row in entries},
+                {row[0]: _prompt_from_row(row[1:]) for row in pending})
+
+    def seal(self, entries: dict[int, Prompt], pending: dict[str, Prompt]) -> None:
+        """Store these sealed prompts in place of the rows they came from, then make sure no copy
+        of the old text is left in the file: one VACUUM for a file that may still hold content
+        deleted before secure_delete, and the write-ahead log emptied of the old pages."""
+        updates = {("entries", "entry_id"): [(_prompt_row(p), i) for i, p in entries.items()],
+                   ("pending", "decision_id"): [(_prompt_row(p), i) for i, p in pending.items()]}
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for (table, id_column), rows in updates.items():
+                    for row, row_id in rows:
+                        self._db.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in row)} "
+                                         f"WHERE {id_column} = ?", (*row.values(), row_id))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            if _meta(self._db, _SCRUBBED) is None:
+                self._db.execute("VACUUM")
+                _set_meta(self._db, _SCRUBBED, b"1")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def add_rating(self, tenant_id: str, similarity: float, good: bool, now: float) -> None:
         with self._lock:
             self._db.execute("INSERT INTO ratings VALUES (?, ?, ?, ?)", (tenant_id, similarity, int(good), now))
@@ -177,13 +248,15 @@ class CacheStore:
             self._db.close()
 
 
-_PROMPT_FIELDS = ["tenant_id", "scope", "key", "text", "vector", "precise"]
+_PROMPT_FIELDS = ["tenant_id", "scope", "key", "text", "vector", "precise", "profile"]
 _PROMPT_COLUMNS = ", ".join(_PROMPT_FIELDS)
 _ENTRY_COLUMNS = ", ".join(["entry_id", *_PROMPT_FIELDS, "answer", "category", "model", "created_at",
                             "expires_at", "last_used"])
 
 
 def _prompt_row(prompt: Prompt) -> dict:
+    if prompt.private and (prompt.text or not prompt.sealed):
+        raise ValueError("a private prompt is stored only sealed, without its text (SemanticCache seals it)")
     return {
         "tenant_id": prompt.tenant_id,
         "scope": prompt.scope,
@@ -191,17 +264,54 @@ def _prompt_row(prompt: Prompt) -> dict:
         "text": prompt.text,
         "vector": _blob(prompt.vector),
         "precise": None if prompt.precise is None else _blob(prompt.precise),
+        "profile": None if prompt.redacted is None else _profile_json(prompt.redacted),
     }
 
 
 def _prompt_from_row(row: tuple) -> Prompt:
-    tenant_id, scope, key, text, vector, precise = row
-    return Prompt(tenant_id, scope, key, text, _vector(vector), None if precise is None else _vector(precise))
+    tenant_id, scope, key, text, vector, precise, redacted = row
+    return Prompt(tenant_id, scope, key, text, _vector(vector), None if precise is None else _vector(precise),
+                  private=redacted is not None, redacted=None if redacted is None else _profile_from_json(redacted))
 
 
 def _entry_from_row(row: tuple) -> Entry:
     n = len(_PROMPT_FIELDS)
     return Entry(row[0], _prompt_from_row(row[1 : 1 + n]), *row[1 + n :])
+
+
+def _profile_json(read: Profile) -> str:
+    return json.dumps({"numbers": sorted(read.numbers), "negated": read.negated,
+                       "quantifiers": sorted(read.quantifiers), "words": sorted(read.words),
+                       "names": sorted(read.names)})
+
+
+def _profile_from_json(text: str) -> Profile:
+    fields = json.loads(text)
+    return Profile(frozenset(fields["numbers"]), fields["negated"], frozenset(fields["quantifiers"]),
+                   frozenset(fields["words"]), frozenset(fields["names"]))
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _LATER_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, kind in columns.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _redaction_key(db: sqlite3.Connection) -> bytes:
+    """The file's key for redacted profiles, made on first use."""
+    db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (_KEY, secrets.token_bytes(32)))
+    return bytes(_meta(db, _KEY))
+
+
+def _meta(db: sqlite3.Connection, name: str) -> bytes | None:
+    row = db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _set_meta(db: sqlite3.Connection, name: str, value: bytes) -> None:
+    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
 
 def _blob(vector: np.ndarray) -> bytes:
