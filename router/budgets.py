@@ -17,10 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from pydantic import ValidationError
+
 from router.config import BudgetLimit, Settings
+from router.errors import InvalidArgument
 from router.types import LedgerEntry, Metadata
 
 DAILY, MONTHLY = "daily", "monthly"
+MAX_BUDGETS = 100  # per tenant over gRPC: every Route checks each one that applies
 
 
 def period_key(period: str, at: float) -> str:
@@ -105,6 +109,7 @@ class BudgetCheck:
 
 @dataclass(frozen=True)
 class _Reservation:
+    tenant_id: str
     keys: tuple[tuple[Limit, str], ...]
     amount: float
 
@@ -123,10 +128,26 @@ class Budgets:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Budgets:
-        limits = {tenant: tuple(_limits(tenant, t.budgets)) for tenant, t in settings.tenants.items() if t.budgets}
+    def from_settings(cls, settings: Settings, set_later: dict[str, list[BudgetLimit]] | None = None) -> Budgets:
+        """The config file's budgets, and those set over gRPC since (`set_later`), by tenant."""
+        set_later = set_later or {}
+        tenants = set(settings.tenants) | set(set_later)
+        limits = {tenant: tuple(_limits(tenant, settings.tenant(tenant).budgets + set_later.get(tenant, [])))
+                  for tenant in tenants}
         economy_at = {tenant: t.economy_at for tenant, t in settings.tenants.items()}
-        return cls(limits, economy_at, settings.reservation_seconds)
+        return cls({tenant: own for tenant, own in limits.items() if own}, economy_at, settings.reservation_seconds)
+
+    def replace(self, tenant_id: str, budgets: list[BudgetLimit], month: Iterable[LedgerEntry], now: float) -> None:
+        """Give a tenant these budgets, counted from its calls of this month (`month`, from the log),
+        so a new limit starts with what was already spent and reserved."""
+        with self._lock:
+            for decision_id in [d for d, r in self._reservations.items() if r.tenant_id == tenant_id]:
+                self._drop(decision_id)
+            old = set(self.limits.get(tenant_id, ()))
+            for key in [k for k in self._counters if k[0] in old]:
+                del self._counters[key]
+            self.limits[tenant_id] = tuple(_limits(tenant_id, budgets))
+            self._restore(month, now)
 
     def check(self, tenant_id: str, metadata: Metadata, now: float) -> BudgetCheck:
         with self._lock:
@@ -170,14 +191,17 @@ class Budgets:
         """Rebuild the counters from the log's entries of the current month: settled calls spend,
         recent unsettled ones hold their estimate again until they expire."""
         with self._lock:
-            for e in entries:
-                metadata = Metadata(e.team, e.project, e.feature, e.user)
-                if e.settled:
-                    for key in self._keys(e.tenant_id, metadata, e.created_at):
-                        self._counter(key).spent += e.cost_usd
-                elif e.created_at + self.reservation_seconds > now:
-                    self._hold(e.decision_id, e.tenant_id, metadata, e.estimated_cost_usd, e.created_at,
-                               e.created_at + self.reservation_seconds)
+            self._restore(entries, now)
+
+    def _restore(self, entries: Iterable[LedgerEntry], now: float) -> None:
+        for e in entries:
+            metadata = Metadata(e.team, e.project, e.feature, e.user)
+            if e.settled:
+                for key in self._keys(e.tenant_id, metadata, e.created_at):
+                    self._counter(key).spent += e.cost_usd
+            elif e.created_at + self.reservation_seconds > now:
+                self._hold(e.decision_id, e.tenant_id, metadata, e.estimated_cost_usd, e.created_at,
+                           e.created_at + self.reservation_seconds)
 
     def _check(self, tenant_id: str, metadata: Metadata, now: float) -> BudgetCheck:
         statuses = tuple(self._status(key) for key in self._keys(tenant_id, metadata, now))
@@ -190,7 +214,7 @@ class Budgets:
             return
         for key in keys:
             self._counter(key).reserved += amount
-        self._reservations[decision_id] = _Reservation(keys, amount)
+        self._reservations[decision_id] = _Reservation(tenant_id, keys, amount)
         heapq.heappush(self._expiries, (expires_at, decision_id))
 
     def _drop(self, decision_id: str) -> _Reservation | None:
@@ -226,6 +250,22 @@ class Budgets:
     def _status(self, key: tuple[Limit, str]) -> BudgetStatus:
         counter = self._counters.get(key, Counter())
         return BudgetStatus(key[0], key[1], counter.spent, max(counter.reserved, 0.0))
+
+
+def parse_budgets(docs: list[dict]) -> list[BudgetLimit]:
+    """Budgets as the config file writes them; InvalidArgument names the first wrong field."""
+    if len(docs) > MAX_BUDGETS:
+        raise InvalidArgument("budgets", f"{len(docs)} budgets; at most {MAX_BUDGETS} per tenant")
+    budgets = []
+    for i, doc in enumerate(docs):
+        try:
+            budgets.append(BudgetLimit.model_validate(doc))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InvalidArgument(f"budgets[{i}]" + (f".{where}" if where else ""),
+                                  first["msg"].removeprefix("Value error, ")) from None
+    return budgets
 
 
 def _limits(tenant_id: str, budgets: list[BudgetLimit]) -> Iterable[Limit]:

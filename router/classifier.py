@@ -135,14 +135,14 @@ _RULES_BY_CATEGORY: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
     ),
     "simple_query": (
         # A short last line that asks a question: one-line answers, whatever the topic.
-        (_cue(r"(?:\A|\n)\s*(?:what(?:'s|\s+is|\s+are|\s+does|\s+do|\s+year|\s+time)?"
+        (_cue(r"(?:\A|\n)[ \t]*(?:what(?:'s|\s+is|\s+are|\s+does|\s+do|\s+year|\s+time)?"
               r"|how\s+(?:do|can|many|much)\s+i?|which|who|when|where|is|are|does|define)\b"
               r"[^\n]{0,80}\s*\Z"), STRONG),
         (_cue(r"\b(?:stand\s+for|default\s+port|shortcut|syntax\s+for|difference\s+between"
               r"|convert\s+\d)\b"), WEAK),
     ),
     "chat": (
-        (_cue(r"(?:\A|\n)\s*(?:hi|hello|hey|howdy|yo|good\s+(?:morning|afternoon|evening)|thanks|thank\s+you"
+        (_cue(r"(?:\A|\n)[ \t]*(?:hi|hello|hey|howdy|yo|good\s+(?:morning|afternoon|evening)|thanks|thank\s+you"
               r"|cheers|bye|goodbye|ok|okay|lol|haha)\b"), STRONG),
         (_cue(r"\b(?:my\s+(?:order|account|subscription|refund|package|parcel|delivery)|refund|cancel\s+my"
               r"|how\s+are\s+you|just\s+(?:want\s+to\s+)?(?:chat|talk)|pretend\s+(?:to\s+be|you're|you\s+are)"
@@ -194,15 +194,15 @@ _CODE_BLOCK_WEIGHT, _CODE_BLOCK_CAP = 0.05, 0.1
 
 _STEP_MARKERS = re.compile(
     r"\b(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after\s+that|afterwards|finally|lastly|step\s+\d+)\b"
-    r"|^\s*\d+[.)]\s",
+    r"|^[ \t]*\d+[.)]\s",
     re.MULTILINE,
 )
 _CONSTRAINT_MARKERS = re.compile(
     r"\b(?:must|should|needs?\s+to|required?|ensure|make\s+sure|without|at\s+least|at\s+most|no\s+more\s+than"
-    r"|within|never|always|only)\b|^\s*[-*•]\s",
+    r"|within|never|always|only)\b|^[ \t]*[-*•]\s",
     re.MULTILINE,
 )
-_CODE_FENCE = re.compile(r"^\s*```", re.MULTILINE)
+_CODE_FENCE = re.compile(r"^[ \t]*```", re.MULTILINE)
 
 
 _SECURITY_INDEX = CATEGORIES.index(SECURITY_CRITICAL)

@@ -18,6 +18,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.api_key:
+        os.environ["BANDITROUTE_API_KEY"] = args.api_key  # where every client of this process looks
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args) or 0
@@ -32,12 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and learns from quality feedback which choice pays.",
     )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--api-key", help="API key for the calls to a server (default $BANDITROUTE_API_KEY; a "
+                        "server with no keys configured prints its dev key and keeps it in <data-dir>/dev-api-key)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_serve(commands)
+    _add_keys(commands)
     _add_route(commands)
     _add_feedback(commands)
     _add_cache(commands)
     _add_rules(commands)
+    _add_budgets(commands)
     _add_stats(commands)
     _add_export(commands)
     _add_logs(commands)
@@ -45,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
     _add_replay(commands)
     _add_perf(commands)
+    _add_loadtest(commands)
     _add_cache_eval(commands)
     _add_ope_study(commands)
     return parser
@@ -66,6 +73,30 @@ def _serve(args) -> None:
 
     settings = Settings.load(args.config, data_dir=args.data_dir)
     serve(settings, args.port, args.host)
+
+
+def _add_keys(commands) -> None:
+    p = commands.add_parser("keys", help="make API keys", description="API keys for the server's config.")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    new = actions.add_parser("new", help="make a key and print it with its config entry",
+                             description="Print a new random key (give it to the caller; it is shown once) and "
+                             "the entry to add under auth.keys in the server's YAML config, which holds only its "
+                             "SHA-256.")
+    new.add_argument("--name", required=True, help="who holds the key (shown in the server's messages)")
+    new.add_argument("--tenant", help="the one tenant the key acts for (default: every tenant)")
+    new.add_argument("--admin", action="store_true", help="may also change rules and invalidate the cache")
+    new.set_defaults(run=_new_key)
+
+
+def _new_key(args) -> None:
+    import yaml
+
+    from router.auth import key_hash, new_key
+
+    key = new_key()
+    entry = {"name": args.name, "sha256": key_hash(key), "tenant": args.tenant, "admin": args.admin}
+    print(f"key: {key}\n\n# under auth.keys in the server config:")
+    print(yaml.safe_dump([{k: v for k, v in entry.items() if v is not None}], sort_keys=False), end="")
 
 
 def _add_route(commands) -> None:
@@ -175,6 +206,29 @@ def _add_rules(commands) -> None:
         args.addr, lambda c: c.delete_rule(args.tenant, args.id) or {"deleted": args.id}))
 
 
+def _add_budgets(commands) -> None:
+    p = commands.add_parser("budgets", help="set a tenant's budgets on a running service",
+                            description="Replace the budgets of a tenant set over gRPC (those in the server's config "
+                            "file stay) and print all its budgets as they stand. Needs an admin key.")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    put = actions.add_parser("set", help="replace them with those of a YAML or JSON file")
+    put.add_argument("--file", type=Path, required=True,
+                     help="a list of budgets as in the config file, e.g. [{daily_usd: 50}, {team: search, monthly_usd: 300}]")
+    clear = actions.add_parser("clear", help="remove them")
+    for action in (put, clear):
+        _add_service_and_tenant(action)
+    put.set_defaults(run=lambda args: _call_with_file(
+        args, lambda c: _message(c.set_budgets(args.tenant, _yaml_list(args.file)))))
+    clear.set_defaults(run=lambda args: _call(args.addr, lambda c: _message(c.set_budgets(args.tenant, []))))
+
+
+def _yaml_list(path: Path) -> list:
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())  # YAML reads JSON too
+    return doc if isinstance(doc, list) else [doc]
+
+
 def _add_service_and_tenant(p) -> None:
     """The two options every tenant administration or report command takes."""
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
@@ -182,13 +236,16 @@ def _add_service_and_tenant(p) -> None:
 
 
 def _put_rules(args) -> int:
-    import yaml
+    rules = _yaml_list(args.file)
+    return _call_with_file(args, lambda c: [_message(c.put_rule(args.tenant, rule)) for rule in rules])
+
+
+def _call_with_file(args, call) -> int:
+    """`_call`, with a file's content that does not fit the message reported against the file."""
     from google.protobuf.json_format import ParseError
 
-    doc = yaml.safe_load(args.file.read_text())  # YAML reads JSON too
-    rules = doc if isinstance(doc, list) else [doc]
     try:
-        return _call(args.addr, lambda c: [_message(c.put_rule(args.tenant, rule)) for rule in rules])
+        return _call(args.addr, call)
     except ParseError as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -419,6 +476,28 @@ def _perf(args) -> int:
     from simulator.perf import run_perf
 
     return run_perf(args.requests, args.json)
+
+
+def _add_loadtest(commands) -> None:
+    p = commands.add_parser("loadtest", help="load a running server and report throughput, latency and errors",
+                            description="Drive a running server with C concurrent clients, each routing synthetic "
+                            "prompts and feeding back a share of the decisions, and print per call type the "
+                            "throughput, p50/p95/p99/max latency and the errors by gRPC status code.")
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    p.add_argument("--rps", type=float, default=0, help="target Route calls per second over all clients, sent on "
+                   "schedule whatever the answers' speed; 0: each client as fast as it is answered (default)")
+    p.add_argument("--duration", type=float, default=60, help="seconds (default 60)")
+    p.add_argument("--feedback-share", type=float, default=0.5, help="share of decisions fed back (default 0.5)")
+    p.add_argument("--json", type=Path, help="also write the report to this JSON file")
+    p.set_defaults(run=_loadtest)
+
+
+def _loadtest(args) -> int:
+    from simulator.loadtest import loadtest_command
+
+    return loadtest_command(args.addr, args.clients, args.rps, args.duration, args.feedback_share,
+                            os.environ.get("BANDITROUTE_API_KEY"), args.json)
 
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import grpc
@@ -13,12 +14,22 @@ from router.generated import router_pb2, router_pb2_grpc
 from router.types import FeedbackRequest, RouteRequest
 
 
+API_KEY_ENV = "BANDITROUTE_API_KEY"
+
+
+def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata that carries an API key (none without a key)."""
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
 class RouterClient:
-    def __init__(self, addr: str, timeout: float = 30.0):
+    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None):
+        """api_key: the key every call carries; $BANDITROUTE_API_KEY when not given."""
         self.addr = addr
         self.timeout = timeout
         self._channel = grpc.insecure_channel(addr)
-        self._stub = router_pb2_grpc.RouterStub(self._channel)
+        self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
+                                 auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
 
     def route(self, request: RouteRequest) -> dict:
         response = self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
@@ -43,6 +54,13 @@ class RouterClient:
 
     def delete_rule(self, tenant_id: str, rule_id: str) -> None:
         self._stub.DeleteRule(router_pb2.DeleteRuleRequest(tenant_id=tenant_id, rule_id=rule_id), timeout=self.timeout)
+
+    def set_budgets(self, tenant_id: str, budgets: list[dict]) -> router_pb2.SetBudgetsResponse:
+        """Replace the tenant's budgets set over gRPC, given as the config file writes them."""
+        messages = [json_format.ParseDict({k: v for k, v in b.items() if v is not None}, router_pb2.Budget())
+                    for b in budgets]
+        request = router_pb2.SetBudgetsRequest(tenant_id=tenant_id, budgets=messages)
+        return self._stub.SetBudgets(request, timeout=self.timeout)
 
     def stats(self, tenant_id: str, since: float = 0.0, until: float = 0.0,
               group_by: str = "") -> router_pb2.StatsResponse:
@@ -70,3 +88,15 @@ class RouterClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Authorized:
+    """The stub, with the key's metadata added to every call."""
+
+    def __init__(self, stub: router_pb2_grpc.RouterStub, metadata: tuple[tuple[str, str], ...]):
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, method: str):
+        call = getattr(self._stub, method)
+        return lambda request, **kwargs: call(request, metadata=self._metadata, **kwargs)

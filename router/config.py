@@ -23,8 +23,8 @@ class BudgetLimit(Strict):
 
     team: str | None = Field(None, description="only this team's calls count (and are limited)")
     project: str | None = Field(None, description="only this project's calls count (and are limited)")
-    daily_usd: float | None = Field(None, gt=0, description="limit per UTC day")
-    monthly_usd: float | None = Field(None, gt=0, description="limit per UTC calendar month")
+    daily_usd: float | None = Field(None, gt=0, allow_inf_nan=False, description="limit per UTC day")
+    monthly_usd: float | None = Field(None, gt=0, allow_inf_nan=False, description="limit per UTC calendar month")
 
     @model_validator(mode="after")
     def _some_limit(self) -> BudgetLimit:
@@ -51,6 +51,14 @@ class TenantSettings(Strict):
         True, description="a security task past a hard limit still gets a premium model (reported as overdraft)"
     )
     rules: list[Rule] = Field(default_factory=list, description="routing rules (see README); read-only over gRPC")
+    keep_prompt_text: bool = Field(
+        True, description="false: no raw prompt text is stored anywhere; the cache keeps a hash, the embeddings "
+        "and keyed hashes of the words its false-hit guard compares"
+    )
+    expired_quality: float | None = Field(
+        None, ge=0, le=1, description="a decision with no feedback after feedback_wait_hours is learned with this "
+        "quality; unset: it is only marked expired"
+    )
 
 
 class CacheSettings(Strict):
@@ -72,10 +80,6 @@ class CacheSettings(Strict):
     target_false_hit_rate: float = Field(
         0.01, gt=0, lt=1, description="a tenant's threshold rises until its served hits rated poor stay below this"
     )
-    pending_hours: float = Field(
-        24, gt=0, description="a routed prompt waits this long for the answer that would be cached"
-    )
-
     @field_validator("ttl_seconds")
     @classmethod
     def _known_categories(cls, ttl: dict[str, int]) -> dict[str, int]:
@@ -92,6 +96,40 @@ class AnomalySettings(Strict):
     min_history_hours: int = Field(12, ge=1, description="no alert for a scope with less history than this")
     threshold: float = Field(4.0, gt=0, description="robust z-score (median and MAD) at which an hour is anomalous")
     min_spend_usd: float = Field(1.0, ge=0, description="an hour spending less never alerts")
+
+
+class ApiKey(Strict):
+    """A caller's key, stored as its SHA-256 (`banditroute keys new` makes one)."""
+
+    name: str = Field(description="who holds the key: shown in logs, never the key itself")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    tenant: str | None = Field(None, description="the one tenant the key acts for; unset: every tenant")
+    admin: bool = Field(False, description="may also change rules and invalidate the cache of its tenant(s)")
+
+
+class AuthSettings(Strict):
+    enabled: bool = Field(
+        True, description="false: every caller may act for every tenant (a trusted network only)"
+    )
+    keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="accepted keys; none: the server makes a dev admin key, prints it and keeps it in "
+        "<data_dir>/dev-api-key",
+    )
+
+
+class LimitSettings(Strict):
+    """What one request may carry; beyond it the request is refused (INVALID_ARGUMENT) before any work."""
+
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest gRPC message received")
+    max_messages: int = Field(256, ge=1, description="chat messages in one Route")
+    max_id_chars: int = Field(128, ge=8, description="tenant_id, decision_id, rule ids")
+    max_field_chars: int = Field(
+        256, ge=8, description="metadata fields, task_hint, requested_model, model ids, group_by"
+    )
+    max_allowed_models: int = Field(64, ge=1, description="constraints.allowed_models entries")
+    max_response_chars: int = Field(200_000, ge=1, description="Feedback.response_text")
+    max_tokens: int = Field(10_000_000, ge=1, description="token counts in Feedback and constraints")
 
 
 class LearnerSettings(Strict):
@@ -136,6 +174,16 @@ class Settings(Strict):
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
     )
     max_workers: int = Field(8, ge=1, description="gRPC worker threads")
+    max_concurrent_rpcs: int = Field(
+        64, ge=1, description="calls in progress or waiting for a worker; beyond it a call is refused at once "
+        "with RESOURCE_EXHAUSTED"
+    )
+    feedback_wait_hours: float = Field(
+        24, gt=0, description="a decision with no feedback after this long is expired (see expired_quality) and "
+        "its prompt no longer waits for an answer to cache"
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     reservation_seconds: float = Field(
         3600, gt=0, description="a budget reservation with no feedback is released after this long"
     )

@@ -29,3 +29,11 @@ class Blocked(RouterError):
 
 class FailedPrecondition(RouterError):
     """The request is valid but the state it acts on does not allow it (e.g. editing a config-file rule)."""
+
+
+class Unauthenticated(RouterError):
+    """The call carries no key, or one the server does not know."""
+
+
+class PermissionDenied(RouterError):
+    """The caller's key does not allow this tenant or this call."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from router.client import RouterClient
 
 _SERVING = re.compile(r"serving on (\S+):(\d+)")
+_DEV_KEY = re.compile(r"the dev admin key is (\S+)")
 
 
 class ServerProcess:
@@ -29,11 +30,16 @@ class ServerProcess:
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         self.output: deque[str] = deque(maxlen=200)
+        self.dev_key: str | None = None  # the admin key the server made, when its config has none
         self.addr = self._wait_for_address(start_timeout)
         # Keep draining the pipe so a chatty server never blocks on a full one.
         threading.Thread(target=self._drain, daemon=True).start()
-        with RouterClient(self.addr) as client:
+        with self.client() as client:
             client.wait_until_serving(timeout=start_timeout)
+
+    def client(self, api_key: str | None = None, timeout: float = 30.0) -> RouterClient:
+        """A client of this server, with the given key or else the server's dev key."""
+        return RouterClient(self.addr, timeout, api_key or self.dev_key)
 
     def _wait_for_address(self, timeout: float) -> str:
         timer = threading.Timer(timeout, self.process.kill)
@@ -41,6 +47,8 @@ class ServerProcess:
         try:
             for line in self.process.stdout:
                 self.output.append(line)
+                if key := _DEV_KEY.search(line):
+                    self.dev_key = key.group(1)
                 match = _SERVING.search(line)
                 if match:
                     return f"{match.group(1)}:{match.group(2)}"

@@ -18,20 +18,18 @@ GROUP_FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "model", 
 class Figures:
     calls: int  # decisions in the window, cache hits included
     settled: int  # with a known cost: feedback arrived, or the cache answered
+    pending: int  # awaiting feedback: neither settled nor expired
+    expired: int  # no feedback within the wait (those learned with expired_quality are also settled)
     spend_usd: float  # the settled calls' actual cost
     baseline_usd: float  # what always-premium would have cost for the same settled calls
     cache_hits: int
     cache_saved_usd: float  # what the calls the cache answered would have cost
-    mean_quality: float | None  # over the settled calls that were rated (an error counts 0)
+    mean_quality: float | None  # over the calls that were rated (an error counts 0; an expiry is no rating)
     errors: int
     economy: int  # decisions made with premium models left out for a budget
     overdrafts: int  # security tasks let past a hard limit
     rule_shaped: int  # decisions a routing rule decided or narrowed
     model_mix: dict[str, int] = field(default_factory=dict)  # calls per model (cache hits not included)
-
-    @property
-    def pending(self) -> int:
-        return self.calls - self.settled
 
     @property
     def savings_usd(self) -> float:
@@ -49,10 +47,12 @@ class Figures:
 def figures(entries: Iterable[LedgerEntry]) -> Figures:
     entries = list(entries)
     settled = [e for e in entries if e.settled]
-    rated = [e.quality for e in settled if e.quality is not None]
+    rated = [e.quality for e in settled if e.quality is not None and not e.expired]
     return Figures(
         calls=len(entries),
         settled=len(settled),
+        pending=sum(not (e.settled or e.expired) for e in entries),
+        expired=sum(e.expired for e in entries),
         spend_usd=sum(e.cost_usd for e in settled),
         baseline_usd=sum(e.baseline_cost_usd for e in settled),
         cache_hits=sum(e.cache_hit for e in entries),

@@ -16,7 +16,7 @@ def stats_report(tenant_id: str, stats: pb.StatsResponse) -> str:
     t = stats.total
     lines = [
         f"tenant {tenant_id}",
-        f"calls {t.calls} ({t.settled} settled, {t.pending} awaiting feedback)",
+        f"calls {t.calls} ({t.settled} settled, {t.pending} awaiting feedback, {t.expired} expired)",
         f"spend ${t.spend_usd:.4f}; always-premium would have cost ${t.baseline_usd:.4f}: "
         f"saved ${t.savings_usd:.4f} ({t.savings_share:.1%})",
         f"semantic cache: {t.cache_hits} hits ({t.cache_hit_rate:.1%} of calls), ${t.cache_saved_usd:.4f} of calls saved",

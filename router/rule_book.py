@@ -15,6 +15,7 @@ from router.rules import Facts, Outcome, Rule, check_models, evaluate, parse_rul
 log = logging.getLogger(__name__)
 
 CONFIG, API = "config", "api"
+MAX_RULES = 200  # per tenant over gRPC: every Route tries each one
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ class RuleBook:
         rule = parse_rule(doc, registry)
         with self._lock:
             self._writable(tenant_id, rule.id, must_exist=False)
+            own = self._entries.get(tenant_id, {})
+            if rule.id not in own and len(own) >= MAX_RULES:
+                raise FailedPrecondition(f"tenant {tenant_id!r} has {len(own)} rules, the most it may have "
+                                         "(every Route tries each one): delete one first")
             self._store.put(tenant_id, rule.id, rule.model_dump(mode="json"), now)
             self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, API, now)
             self._ordered[tenant_id] = self._order(tenant_id)

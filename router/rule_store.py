@@ -4,9 +4,10 @@ file live in the file)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
+
+from router.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (
@@ -21,10 +22,7 @@ CREATE TABLE IF NOT EXISTS rules (
 
 class RuleStore:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, list[tuple[dict, float]]]:

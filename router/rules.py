@@ -13,8 +13,10 @@ pass through `parse_rule`. At routing time `evaluate` runs the enabled rules in 
 The outcome records each kind's deciding rule; combining the kinds as above is the caller's part.
 
 Operators: `contains` is a case-insensitive substring test (an admin looking for "password" in a
-prompt means "Password" too); `regex` is `re.search`, case-sensitive unless the pattern says (?i).
-A comparison between values of different kinds is False, never an error.
+prompt means "Password" too); `regex` searches with RE2, case-sensitive unless the pattern says
+(?i). RE2 matches in time linear in the prompt's length whatever the pattern, so no tenant's rule
+can hang a worker; the price is that backreferences and lookaround are refused when the rule is
+parsed. A comparison between values of different kinds is False, never an error.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
-import re
+import reprlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 
 from router.categories import CATEGORIES
@@ -62,6 +65,13 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "day_of_week": (0, 6),
 }
 
+# A rule is data an admin sends: these bound what one can make every request of its tenant do.
+MAX_CONDITIONS = 32
+MAX_LIST_ITEMS = 1_000  # values of an in / not_in list
+MAX_TEXT_CHARS = 1_000  # a condition's text value: what eq or contains compares with, a regex
+MAX_NAME_CHARS = 200
+MAX_MESSAGE_CHARS = 1_000
+
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -84,7 +94,7 @@ class Condition(Strict):
     field: FieldName = Field(description="what of the request to look at")
     op: Operator = Field(description="how to compare it with value")
     value: Any = Field(description="a list for in/not_in; day_of_week also takes day names")
-    _pattern: re.Pattern[str] | None = PrivateAttr(None)
+    _pattern: re2._Regexp | None = PrivateAttr(None)
 
     @field_validator("value")
     @classmethod
@@ -94,14 +104,16 @@ class Condition(Strict):
             return value  # pydantic already reports the bad field or op
         if op in MEMBERSHIP_OPS:
             if not isinstance(value, list) or not value:
-                raise ValueError(f"{op} needs a non-empty list, got {value!r}")
+                raise ValueError(f"{op} needs a non-empty list, got {reprlib.repr(value)}")
+            if len(value) > MAX_LIST_ITEMS:
+                raise ValueError(f"{op} takes at most {MAX_LIST_ITEMS} values, got {len(value)}")
             return [_checked_value(field, op, item) for item in value]
         return _checked_value(field, op, value)
 
     def model_post_init(self, context: Any) -> None:
         # Compiled once here so that matching a request never compiles.
         if self.op == "regex":
-            self._pattern = re.compile(self.value)
+            self._pattern = compile_regex(self.value)
 
 
 class Action(Strict):
@@ -113,14 +125,16 @@ class Action(Strict):
     cost_weight: float | None = Field(
         None, ge=0, allow_inf_nan=False, validate_default=True, description="set_cost_weight: λ for the request"
     )
-    message: str = Field("", validate_default=True, description="block: shown to the caller")
+    message: str = Field(
+        "", max_length=MAX_MESSAGE_CHARS, validate_default=True, description="block: shown to the caller"
+    )
 
     @field_validator("tiers")
     @classmethod
     def _known_tiers(cls, tiers: list[str]) -> list[str]:
         unknown = [tier for tier in tiers if tier not in TIERS]
         if unknown:
-            raise ValueError(f"unknown tier(s) {', '.join(unknown)}; known: {', '.join(TIERS)}")
+            raise ValueError(f"unknown tier(s) {_cut(', '.join(unknown))}; known: {', '.join(TIERS)}")
         return tiers
 
     @field_validator("model", "fallback", "tiers", "cost_weight", "message")
@@ -143,11 +157,13 @@ class Action(Strict):
 
 class Rule(Strict):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    name: str = ""
+    name: str = Field("", max_length=MAX_NAME_CHARS)
     priority: int = Field(100, description="lower runs first")
     enabled: bool = True
     ab_share: float = Field(1.0, gt=0, le=1, description="share of the matching traffic that gets the action")
-    conditions: list[Condition] = Field(default_factory=list, description="all must hold; none matches everything")
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=MAX_CONDITIONS, description="all must hold; none matches everything"
+    )
     action: Action
 
 
@@ -166,7 +182,7 @@ def check_models(rule: Rule, registry: Registry) -> None:
     """Refuse a rule naming a model the registry does not hold."""
     for path, model in _named_models(rule):
         if model not in registry:
-            raise InvalidArgument(path, f"unknown model {model}; known: {', '.join(registry.ids)}")
+            raise InvalidArgument(path, f"unknown model {_cut(model)}; known: {', '.join(registry.ids)}")
 
 
 @dataclass(frozen=True)
@@ -276,7 +292,7 @@ def _checked_value(field: str, op: str, value: Any) -> Any:
     if op in ORDERING_OPS or op in ("contains", "regex"):
         raise ValueError(f"{op} does not apply to {field}, which is true or false")
     if not isinstance(value, bool):
-        raise ValueError(f"{field} is true or false, got {value!r}")
+        raise ValueError(f"{field} is true or false, got {reprlib.repr(value)}")
     return value
 
 
@@ -284,15 +300,29 @@ def _checked_text(field: str, op: str, value: Any) -> str:
     if op in ORDERING_OPS:
         raise ValueError(f"{op} compares numbers; {field} is text")
     if not isinstance(value, str):
-        raise ValueError(f"{field} is text, got {value!r}")
+        raise ValueError(f"{field} is text, got {reprlib.repr(value)}")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"has {len(value)} characters; the maximum is {MAX_TEXT_CHARS}")
     if op == "regex":
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise ValueError(f"invalid regex {value!r}: {error}") from None
+        compile_regex(value)
     elif field == "category" and op != "contains" and value not in CATEGORIES:
-        raise ValueError(f"unknown category {value!r}; known: {', '.join(CATEGORIES)}")
+        raise ValueError(f"unknown category {reprlib.repr(value)}; known: {', '.join(CATEGORIES)}")
     return value
+
+
+# RE2 would otherwise log every refused pattern to the server's stderr.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def compile_regex(pattern: str) -> re2._Regexp:
+    """The pattern compiled by RE2, or ValueError saying why RE2 refuses it."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0].decode(errors="replace") if isinstance(error.args[0], bytes) else str(error)
+        raise ValueError(f"invalid regex {reprlib.repr(pattern)}: {reason} (rules use RE2 syntax, which matches "
+                         "in linear time: no backreferences, no lookaround, repetition counts up to 1000)") from None
 
 
 def _checked_number(field: str, op: str, value: Any) -> float:
@@ -300,8 +330,8 @@ def _checked_number(field: str, op: str, value: Any) -> float:
         raise ValueError(f"{op} applies to text; {field} is a number")
     if field == "day_of_week" and isinstance(value, str):
         value = _day_number(value)
-    if not _is_number(value) or not math.isfinite(value):
-        raise ValueError(f"{field} is a number, got {value!r}")
+    if not _is_number(value) or not _finite(value):
+        raise ValueError(f"{field} is a number, got {reprlib.repr(value)}")
     low, high = NUMBER_RANGES[field]
     if not low <= value <= high:
         raise ValueError(f"{field} lies in [{low}, {high}], got {value}")
@@ -313,12 +343,19 @@ def _day_number(name: str) -> int:
     for number, day in enumerate(DAYS):
         if key in (day, day[:3]):
             return number
-    raise ValueError(f"unknown day {name!r}; use 0-6 (0 = Monday), mon..sun or monday..sunday")
+    raise ValueError(f"unknown day {reprlib.repr(name)}; use 0-6 (0 = Monday), mon..sun or monday..sunday")
 
 
 def _is_number(value: Any) -> bool:
     # bool is an int to Python, but True is not a token count.
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int (from YAML) beyond any float
+        return False
 
 
 def _numbers(a: Any, b: Any) -> bool:
@@ -351,6 +388,12 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """Text for a message, cut short: a refusal must not echo a megabyte back (reprlib.repr does
+    the same where the value is quoted)."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _id(rule: Rule | None) -> str:

@@ -7,15 +7,19 @@ import signal
 import threading
 from concurrent import futures
 from contextlib import contextmanager
+from pathlib import Path
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from router import wire
+from router.auth import DEV_KEY_FILE, KeyRing, Principal
 from router.config import Settings
 from router.reading import build_reader
-from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound,
-                           ResourceExhausted, RouterError)
+from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+                           ResourceExhausted, RouterError, Unauthenticated)
 from router.generated import router_pb2, router_pb2_grpc
 from router.service import RouterService, open_service
 
@@ -30,55 +34,109 @@ _STATUS = {
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Blocked: grpc.StatusCode.PERMISSION_DENIED,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    def __init__(self, service: RouterService):
+    """Each call: who is calling (its key), may it act for the request's tenant, then the service."""
+
+    def __init__(self, service: RouterService, keys: KeyRing):
         self.service = service
+        self.keys = keys
 
     def Route(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id)
             return wire.decision_to_pb(self.service.route(wire.route_request_from_pb(request)))
 
     def Feedback(self, request, context):
         with _status_from_errors(context):
-            return wire.feedback_record_to_pb(self.service.feedback(wire.feedback_request_from_pb(request)))
+            # The request names no tenant: the decision must be one of the caller's tenant's.
+            tenant = self._caller(context).tenant
+            record = self.service.feedback(wire.feedback_request_from_pb(request), tenant)
+            return wire.feedback_record_to_pb(record)
 
     def InvalidateCache(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id, admin=True)
             return router_pb2.InvalidateCacheResponse(entries_removed=self.service.invalidate_cache(request.tenant_id))
 
     def ListRules(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id)
             states = self.service.rule_states(request.tenant_id)
             return router_pb2.ListRulesResponse(rules=[wire.rule_state_to_pb(s) for s in states])
 
     def PutRule(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id, admin=True)
             rule = self.service.put_rule(request.tenant_id, wire.rule_doc_from_pb(request.rule))
             state, = (s for s in self.service.rule_states(request.tenant_id) if s.rule.id == rule.id)
             return wire.rule_state_to_pb(state)
 
     def DeleteRule(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id, admin=True)
             self.service.delete_rule(request.tenant_id, request.rule_id)
             return router_pb2.DeleteRuleResponse()
 
+    def SetBudgets(self, request, context):
+        with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id, admin=True)
+            statuses = self.service.set_budgets(request.tenant_id, wire.budget_docs_from_pb(request.budgets))
+            return router_pb2.SetBudgetsResponse(budgets=wire.budget_statuses_to_pb(statuses))
+
     def Stats(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id)
             since, until = self._window(request)
             return wire.stats_to_pb(self.service.stats(request.tenant_id, since, until, request.group_by))
 
     def ExportLedger(self, request, context):
         with _status_from_errors(context):
+            self._caller(context).authorize(request.tenant_id)
             since, until = self._window(request)
             for entry in self.service.ledger(request.tenant_id, since, until):
                 yield wire.ledger_entry_to_pb(entry)
 
+    def _caller(self, context: grpc.ServicerContext) -> Principal:
+        metadata = dict(context.invocation_metadata())
+        return self.keys.authenticate(metadata.get("authorization"))
+
     def _window(self, request) -> tuple[float, float]:
         """[since, until) from the request: until 0 means now."""
         return request.since_unix, request.until_unix or self.service.clock()
+
+
+def _parsing_handlers(servicer: RouterServicer) -> grpc.GenericRpcHandler:
+    """The servicer's methods, each parsing its own request: bytes that are no valid message (bad
+    UTF-8, truncated) are INVALID_ARGUMENT, where the generated handlers' deserializer would make
+    gRPC answer INTERNAL before any of our code ran."""
+    service = router_pb2.DESCRIPTOR.services_by_name["Router"]
+    handlers = {}
+    for method in service.methods:
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        request_type = message_factory.GetMessageClass(method.input_type)
+        handlers[method.name] = make(_parsed(getattr(servicer, method.name), request_type),
+                                     response_serializer=_serialize)
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def _parsed(behaviour, request_type):
+    def parse_then_call(body: bytes, context: grpc.ServicerContext):
+        try:
+            request = request_type.FromString(body)
+        except DecodeError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid {request_type.DESCRIPTOR.name}: {exc}")
+        return behaviour(request, context)
+
+    return parse_then_call
+
+
+def _serialize(message) -> bytes:
+    return message.SerializeToString()
 
 
 @contextmanager
@@ -91,12 +149,22 @@ def _status_from_errors(context: grpc.ServicerContext):
 
 
 class RunningServer:
-    """A started gRPC server around a service; stop() drains calls, snapshots and closes the log."""
+    """A started gRPC server around a service; stop() drains calls, snapshots and closes the log.
 
-    def __init__(self, service: RouterService, port: int, host: str = "127.0.0.1", max_workers: int = 8):
+    Backpressure: beyond `max_concurrent_rpcs` calls in progress or queued, gRPC refuses a call at
+    once with RESOURCE_EXHAUSTED, so a client learns of overload in microseconds, not at its deadline.
+    """
+
+    def __init__(self, service: RouterService, port: int, host: str = "127.0.0.1"):
+        settings = service.settings
         self.service = service
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
-        router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(service), self.server)
+        self.keys, self.dev_key = KeyRing.from_settings(settings.auth, Path(settings.data_dir))
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.max_workers),
+            options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        )
+        self.server.add_generic_rpc_handlers((_parsing_handlers(RouterServicer(service, self.keys)),))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port(f"{host}:{port}")
@@ -106,13 +174,29 @@ class RunningServer:
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._stopped = threading.Event()
+        self._upkeep = threading.Thread(target=self._expire_overdue, name="expire-overdue", daemon=True)
+        self._upkeep.start()
+
+    def _expire_overdue(self) -> None:
+        """Expire the decisions that waited too long for feedback: at start, then every tenth of the
+        wait (at most a minute apart)."""
+        interval = min(60.0, self.service.settings.feedback_wait_hours * 360)
+        while True:
+            try:
+                self.service.expire_overdue()
+            except Exception:
+                log.exception("expiring overdue decisions failed; trying again in %.0f s", interval)
+            if self._stopped.wait(interval):
+                return
 
     def stop(self, grace: float = 5.0) -> None:
+        """Refuse new calls, let the ones in flight finish (up to `grace` seconds), then snapshot and close."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self._upkeep.join()
         self.service.close()
 
     def wait(self) -> None:
@@ -122,7 +206,10 @@ class RunningServer:
 def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight calls and snapshot."""
     reader = build_reader(settings.embedding, settings.security_recheck_gap)
-    running = RunningServer(open_service(settings, reader), port, host, settings.max_workers)
+    running = RunningServer(open_service(settings, reader), port, host)
+    if running.dev_key:
+        print(f"no API keys configured: the dev admin key is {running.dev_key} (kept in "
+              f"{Path(settings.data_dir) / DEV_KEY_FILE}; export BANDITROUTE_API_KEY=<key> for the CLI)", flush=True)
     # The line a supervisor (or the demo) waits for; with --port 0 it is how the port is learnt.
     print(f"banditroute serving on {host}:{running.port} (data in {settings.data_dir})", flush=True)
     done = threading.Event()

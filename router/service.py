@@ -21,9 +21,10 @@ from router.categories import DEFAULT_OUTPUT_TOKENS
 from router.config import Settings
 from router.reading import PromptReader, Reading
 from router.anomalies import SpendAnomalyDetector
-from router.budgets import Budgets, month_start
+from router.budget_store import BudgetStore
+from router.budgets import BudgetStatus, Budgets, month_start, parse_budgets
 from router.policy import candidate_models, reason_for, steer, within_budget
-from router.report import GROUP_FIELDS, Stats, figures, grouped
+from router.report import Stats, figures, grouped
 from router.rule_book import RuleBook, RuleState
 from router.rule_store import RuleStore
 from router.rules import Facts, Outcome, Rule
@@ -34,8 +35,9 @@ from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
 from router.types import (BudgetMode, CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, LedgerEntry,
                           Reason, RouteRequest, RuleMatch)
-from router.errors import Blocked, InvalidArgument, ResourceExhausted
-from router.validation import validate_feedback, validate_route
+from router.errors import AlreadyExists, Blocked, NotFound, ResourceExhausted
+from router.validation import (validate_feedback, validate_group_by, validate_report, validate_route,
+                               validate_rule_id, validate_tenant_id)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class RouterService:
         decision_log: DecisionLog,
         snapshots: SnapshotStore,
         rules: RuleBook,
+        budget_store: BudgetStore,
         cache: SemanticCache | None = None,
         clock: Callable[[], float] = time.time,
     ):
@@ -65,7 +68,9 @@ class RouterService:
         self.snapshots = snapshots
         self.rules = rules
         self.clock = clock  # tests run the service on simulated time (budget periods, reservations, alerts)
-        self.budgets = Budgets.from_settings(settings)
+        self.budget_store = budget_store
+        self.budgets = Budgets.from_settings(
+            settings, {tenant: parse_budgets(docs) for tenant, docs in budget_store.all().items()})
         a = settings.anomalies
         self.anomalies = SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd)
         self._restore_spending()
@@ -213,12 +218,50 @@ class RouterService:
             text=request.conversation_text,
             vector=context.embedding,
             precise=precise,
+            private=not self.settings.tenant(request.tenant_id).keep_prompt_text,
         )
 
-    def feedback(self, request: FeedbackRequest) -> FeedbackRecord:
-        validate_feedback(request)
+    def feedback(self, request: FeedbackRequest, tenant_id: str | None = None) -> FeedbackRecord:
+        """Learn from one answer. With `tenant_id`, the decision must be that tenant's."""
+        validate_feedback(request, self.settings)
         decision, context = self.log.decision(request.decision_id)
+        if tenant_id is not None and decision.tenant_id != tenant_id:
+            # The same words as for a missing decision: another tenant's ids stay unknowable.
+            raise NotFound(f"decision {request.decision_id!r} is not in the log")
         record = self._settle(decision, request)
+        self._record(decision, context, record)
+        if self.cache is not None:
+            self._update_cache(decision, request, record)
+        return record
+
+    def expire_overdue(self) -> int:
+        """Decisions that waited `feedback_wait_hours` for feedback in vain are marked expired and,
+        where the tenant set an `expired_quality`, learned with it; so nothing waits without bound.
+        Returns how many expired."""
+        now = self.clock()
+        wait = self.settings.feedback_wait_hours * 3600
+        expired = 0
+        while batch := self.log.expire_overdue(now - wait, now, EXPIRE_BATCH):
+            expired += len(batch)
+            for decision, context in batch:
+                quality = self.settings.tenant(decision.tenant_id).expired_quality
+                if quality is not None and self._learnable(decision):
+                    self._learn_expired(decision, context, quality)
+        if self.cache is not None:
+            self.cache.forget_pending(wait)
+        if expired:
+            log.info("%d decision(s) expired after waiting %.1f h for feedback", expired, wait / 3600)
+        return expired
+
+    def _learn_expired(self, decision: Decision, context: Context, quality: float) -> None:
+        record = replace(self._settle(decision, FeedbackRequest(decision.decision_id, quality)), expired=True)
+        try:
+            self._record(decision, context, record)
+        except AlreadyExists:
+            pass  # the feedback arrived while the decision was being expired: it wins
+
+    def _record(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
+        """Log, learn and account one outcome, in the log's order (which replay after a crash repeats)."""
         with self._feedback_lock:
             seq = self.log.record_feedback(record)
             self._learn(decision, context, record)
@@ -226,9 +269,6 @@ class RouterService:
             self._account(decision, record)
             if seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
                 self.snapshot()
-        if self.cache is not None:
-            self._update_cache(decision, request, record)
-        return record
 
     def _account(self, decision: Decision, record: FeedbackRecord) -> None:
         """The call's real cost settles its budget reservation and joins the spend the anomaly
@@ -274,15 +314,11 @@ class RouterService:
     def snapshot(self) -> None:
         self.snapshots.save(self.learner, self._learned_seq)
         self._snapshot_seq = self._learned_seq
-        if self.cache is not None:
-            # Also the moment to let go of prompts whose answer never came.
-            self.cache.forget_pending(self.settings.cache.pending_hours * 3600)
 
     def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
         """Spend, savings and the rest over a window of a tenant's decisions, optionally grouped."""
-        _check_window(tenant_id, since, until)
-        if group_by and group_by not in GROUP_FIELDS:
-            raise InvalidArgument("group_by", f"unknown field {group_by!r}; one of {', '.join(GROUP_FIELDS)}")
+        validate_report(tenant_id, since, until, self.settings)
+        validate_group_by(group_by)
         entries = list(self.log.ledger(tenant_id, since, until))
         return Stats(
             tenant_id=tenant_id, since=since, until=until, total=figures(entries), group_by=group_by,
@@ -293,25 +329,36 @@ class RouterService:
 
     def ledger(self, tenant_id: str, since: float, until: float) -> Iterator[LedgerEntry]:
         """The settled calls of a tenant made in [since, until): what export writes."""
-        _check_window(tenant_id, since, until)
+        validate_report(tenant_id, since, until, self.settings)
         return (e for e in self.log.ledger(tenant_id, since, until) if e.settled)
 
     def rule_states(self, tenant_id: str) -> list[RuleState]:
-        _check_tenant(tenant_id)
+        validate_tenant_id(tenant_id, self.settings)
         return [RuleState(e.rule, e.source, self.log.rule_count(tenant_id, e.rule.id, e.since))
                 for e in self.rules.entries(tenant_id)]
 
     def put_rule(self, tenant_id: str, doc: dict) -> Rule:
-        _check_tenant(tenant_id)
+        validate_tenant_id(tenant_id, self.settings)
         return self.rules.put(tenant_id, doc, self.registry, self.clock())
 
     def delete_rule(self, tenant_id: str, rule_id: str) -> None:
-        _check_tenant(tenant_id)
+        validate_tenant_id(tenant_id, self.settings)
+        validate_rule_id(rule_id, self.settings)
         self.rules.delete(tenant_id, rule_id)
+
+    def set_budgets(self, tenant_id: str, docs: list[dict]) -> list[BudgetStatus]:
+        """Replace the tenant's budgets set over gRPC (the config file's stay); all its budgets now."""
+        validate_tenant_id(tenant_id, self.settings)
+        budgets, now = parse_budgets(docs), self.clock()
+        self.budget_store.put(tenant_id, [b.model_dump(exclude_none=True) for b in budgets], now)
+        month = self.log.ledger(tenant_id, month_start(now), math.inf)
+        self.budgets.replace(tenant_id, self.settings.tenant(tenant_id).budgets + budgets, month, now)
+        log.info("budgets of tenant %s set: %s", tenant_id, [b.model_dump(exclude_none=True) for b in budgets])
+        return self.budgets.statuses(tenant_id, now)
 
     def invalidate_cache(self, tenant_id: str) -> int:
         """Drop a tenant's cached answers; how many there were."""
-        _check_tenant(tenant_id)
+        validate_tenant_id(tenant_id, self.settings)
         return self.cache.invalidate(tenant_id) if self.cache is not None else 0
 
     def close(self) -> None:
@@ -319,6 +366,7 @@ class RouterService:
             self.snapshot()
             self.log.close()
         self.rules.close()
+        self.budget_store.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -401,6 +449,10 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
     cache = None
     if settings.cache.enabled:
         cache = SemanticCache(settings.cache, CacheStore(data_dir / "cache.sqlite"), reader.precise_embedder)
+        for tenant_id, tenant in settings.tenants.items():
+            if not tenant.keep_prompt_text and (sealed := cache.redact_tenant(tenant_id)):
+                log.info("tenant %s keeps no prompt text: %d cached prompt(s) stored before were sealed",
+                         tenant_id, sealed)
     registry = registry or Registry.from_yaml(settings.registry_path)
     config_rules = {tenant_id: tenant.rules for tenant_id, tenant in settings.tenants.items()}
     return RouterService(
@@ -410,22 +462,15 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
         snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
         rules=RuleBook(config_rules, RuleStore(data_dir / "rules.sqlite"), registry),
+        budget_store=BudgetStore(data_dir / "budgets.sqlite"),
         cache=cache,
         clock=clock,
     )
 
 
 RESERVE_ATTEMPTS = 3
+EXPIRE_BATCH = 500  # decisions expired per transaction: the log's lock is never held long
+
+
 def _matches(outcome: Outcome, applied: set[str]) -> tuple[RuleMatch, ...]:
     return tuple(RuleMatch(rule_id, rule_id in applied) for rule_id in outcome.matched)
-
-
-def _check_tenant(tenant_id: str) -> None:
-    if not tenant_id.strip():
-        raise InvalidArgument("tenant_id", "is empty")
-
-
-def _check_window(tenant_id: str, since: float, until: float) -> None:
-    _check_tenant(tenant_id)
-    if not since < until:
-        raise InvalidArgument("until", f"must be after since ({since} .. {until})")

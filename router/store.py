@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     cost_saved_usd REAL,
     baseline_cost_usd REAL,
     rule_id TEXT,
-    budget_mode TEXT
+    budget_mode TEXT,
+    awaiting_feedback INTEGER,  -- 1 until feedback arrives or the decision expires
+    expired_at REAL
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant_time ON decisions (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -62,7 +64,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     error INTEGER NOT NULL,
     reward REAL NOT NULL,
     actual_cost_usd REAL NOT NULL,
-    baseline_cost_usd REAL
+    baseline_cost_usd REAL,
+    expired INTEGER  -- 1: no feedback came; the tenant's expired_quality was learned in its place
 );
 CREATE TABLE IF NOT EXISTS rule_matches (
     decision_id TEXT NOT NULL,  -- no decision when a rule blocked the request
@@ -96,6 +99,10 @@ class DecisionLog(Protocol):
 
     def record_feedback(self, record: FeedbackRecord) -> int: ...
 
+    def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]: ...
+
+    def awaiting_feedback(self) -> int: ...
+
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]: ...
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
@@ -120,6 +127,10 @@ class SQLiteDecisionLog:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         _add_missing_columns(self._db)
+        # Only decisions still awaiting feedback are indexed, so finding the overdue ones stays cheap
+        # however long the log grows. (A log written before the column has no expiry for its old rows.)
+        self._db.execute("CREATE INDEX IF NOT EXISTS decisions_awaiting ON decisions (created_at) "
+                         "WHERE awaiting_feedback = 1")
         self._lock = threading.Lock()
 
     def record_decision(self, decision: Decision, context: Context) -> None:
@@ -166,15 +177,46 @@ class SQLiteDecisionLog:
         row = asdict(record)
         with self._lock:
             try:
-                cursor = self._db.execute(
-                    f"INSERT INTO feedback ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                    tuple(row.values()),
-                )
+                with self._transaction():
+                    cursor = self._db.execute(
+                        f"INSERT INTO feedback ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                        tuple(row.values()),
+                    )
+                    self._db.execute("UPDATE decisions SET awaiting_feedback = NULL WHERE decision_id = ?",
+                                     (record.decision_id,))
             except sqlite3.IntegrityError as exc:
                 if "UNIQUE" in str(exc):
-                    raise AlreadyExists(f"decision {record.decision_id!r} already has feedback") from exc
+                    raise AlreadyExists(self._why_answered(record.decision_id)) from exc
                 raise NotFound(f"decision {record.decision_id!r} is not in the log") from exc
             return int(cursor.lastrowid)
+
+    def _why_answered(self, decision_id: str) -> str:
+        expired, = self._db.execute("SELECT COALESCE(expired, 0) FROM feedback WHERE decision_id = ?",
+                                    (decision_id,)).fetchone()
+        if expired:
+            return (f"decision {decision_id!r} expired without feedback and was learned with its tenant's "
+                    "expired_quality; late feedback is not learned twice")
+        return f"decision {decision_id!r} already has feedback"
+
+    def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]:
+        """Mark up to `limit` of the oldest decisions made before `before` that still await feedback
+        as expired at `at`; they no longer count as awaiting."""
+        with self._lock, self._transaction():
+            rows = self._db.execute(
+                f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE awaiting_feedback = 1 AND created_at < ? "
+                "ORDER BY created_at LIMIT ?",
+                (before, limit),
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE decisions SET awaiting_feedback = NULL, expired_at = ? WHERE decision_id = ?",
+                [(at, row[0]) for row in rows],
+            )
+        return [_decision_from_row(row) for row in rows]
+
+    def awaiting_feedback(self) -> int:
+        """How many decisions await feedback (neither answered nor expired)."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM decisions WHERE awaiting_feedback = 1").fetchone()[0]
 
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
         with self._lock:
@@ -236,8 +278,9 @@ class SQLiteDecisionLog:
 
 
 _FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
+_NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0"}  # what a log written before the column reads
 _FEEDBACK_COLUMNS = ", ".join(
-    f"COALESCE(f.{c}, 0.0)" if c == "baseline_cost_usd" else f"f.{c}" for c in _FEEDBACK_FIELDS
+    f"COALESCE(f.{c}, {_NEUTRAL[c]})" if c in _NEUTRAL else f"f.{c}" for c in _FEEDBACK_FIELDS
 )
 _DECISION_FIELDS = [
     "decision_id", "tenant_id", "created_at", "model", "provider", "probability", "reason",
@@ -248,8 +291,9 @@ _DECISION_FIELDS = [
 # Columns added after the first release, with their types: a log written before them is extended.
 _LATER_COLUMNS = {
     "decisions": {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL",
-                  "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT"},
-    "feedback": {"baseline_cost_usd": "REAL"},
+                  "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT",
+                  "awaiting_feedback": "INTEGER", "expired_at": "REAL"},
+    "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER"},
 }
 
 
@@ -272,12 +316,16 @@ _LEDGER_COLUMNS = ", ".join([
     "WHEN d.cache_entry_id IS NOT NULL THEN 0.0 ELSE d.estimated_cost_usd END",
     "COALESCE(f.baseline_cost_usd, d.baseline_cost_usd, 0.0)", "COALESCE(d.cost_saved_usd, 0.0)", "f.quality",
     "COALESCE(f.error, 0)",
+    # Expired: learned with the tenant's expired_quality, or still without feedback past the wait
+    # (feedback that came after the expiry is the decision's real outcome).
+    "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) ELSE d.expired_at IS NOT NULL END",
 ])
 
 
 def _ledger_entry(row: tuple) -> LedgerEntry:
     (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
-     estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error) = row
+     estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error,
+     expired) = row
     who = json.loads(metadata)
     return LedgerEntry(
         decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
@@ -285,7 +333,7 @@ def _ledger_entry(row: tuple) -> LedgerEntry:
         security=bool(security), reason=reason, rule_id=rule_id, budget_mode=budget_mode,
         estimated_cost_usd=estimated, cache_hit=bool(cache_hit), settled_at=settled_at,
         input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
-        cache_saved_usd=cache_saved, quality=quality, error=bool(error),
+        cache_saved_usd=cache_saved, quality=quality, error=bool(error), expired=bool(expired),
     )
 
 
@@ -317,6 +365,7 @@ def _decision_row(decision: Decision, context: Context) -> dict:
         "baseline_cost_usd": decision.baseline_cost_usd,
         "rule_id": decision.rule_id,
         "budget_mode": decision.budget_mode,
+        "awaiting_feedback": 1,
     }
 
 

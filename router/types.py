@@ -149,6 +149,7 @@ class FeedbackRecord:
     actual_cost_usd: float
     created_at: float
     baseline_cost_usd: float = 0.0  # what the always-premium model would cost for the actual tokens
+    expired: bool = False  # no feedback came in time: the tenant's expired_quality stands in for it
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class LedgerEntry:
     cache_saved_usd: float  # a cache hit: what calling the model that wrote the answer would have cost
     quality: float | None
     error: bool
+    expired: bool = False  # no feedback came in time (learned with the tenant's expired_quality if it has one)
 
     @property
     def settled(self) -> bool:

@@ -1,63 +1,182 @@
-"""Checks on what a caller sends: a bad request is refused, naming the field, before anything is stored."""
+"""Checks on what a caller sends: a bad request is refused, naming the field and the limit, before
+anything is stored or computed.
+
+Messages quote what was sent through `reprlib.repr`, which cuts long values: a refusal must not
+echo a megabyte back in the status details.
+"""
 
 from __future__ import annotations
 
 import math
+import reprlib
+import unicodedata
+from collections import Counter
+from dataclasses import fields
 
-from router.config import Settings
+from router.config import LimitSettings, Settings
 from router.errors import InvalidArgument
 from router.registry import Registry
-from router.types import FeedbackRequest, RouteRequest
+from router.report import GROUP_FIELDS
+from router.types import FeedbackRequest, Metadata, RouteRequest
 
+# λ weighs a cost normalised to [0, 1] against a quality in [0, 1]: far beyond this it only
+# overflows the exploration's arithmetic.
+MAX_COST_WEIGHT = 1000.0
 ROLES = frozenset({"system", "user", "assistant"})
+
+# What a character that str.isprintable() refuses is, for the message that refuses it.
+_KINDS = {
+    "Cc": "a control character",
+    "Cf": "an invisible formatting character",
+    "Cs": "a lone surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Zs": "a space other than U+0020",
+}
 
 
 def validate_route(request: RouteRequest, settings: Settings, registry: Registry) -> None:
-    if not request.tenant_id.strip():
-        raise InvalidArgument("tenant_id", "is empty")
-    _validate_messages(request, settings.max_prompt_chars)
-    if request.cost_weight is not None and not (math.isfinite(request.cost_weight) and request.cost_weight >= 0):
-        raise InvalidArgument("cost_weight", f"must be a finite number >= 0, got {request.cost_weight}")
+    limits = settings.limits
+    _check_id("tenant_id", request.tenant_id, limits)
+    _validate_messages(request, settings.max_prompt_chars, limits)
+    _validate_labels(request, limits)
+    if request.cost_weight is not None and not 0 <= request.cost_weight <= MAX_COST_WEIGHT:
+        raise InvalidArgument("cost_weight", f"must be a number in [0, {MAX_COST_WEIGHT:g}], got {request.cost_weight}")
+    _validate_constraints(request, limits, registry)
+
+
+def _validate_messages(request: RouteRequest, max_chars: int, limits: LimitSettings) -> None:
+    if not request.messages:
+        raise InvalidArgument("messages", "is empty: send at least one user message")
+    if len(request.messages) > limits.max_messages:
+        raise InvalidArgument("messages", f"has {len(request.messages)} messages; the maximum is {limits.max_messages}")
+    for i, message in enumerate(request.messages):
+        if message.role not in ROLES:
+            raise InvalidArgument(f"messages[{i}].role",
+                                  f"must be one of {', '.join(sorted(ROLES))}, got {reprlib.repr(message.role)}")
+    total = sum(len(m.content) for m in request.messages)
+    if total > max_chars:
+        raise InvalidArgument("messages", f"the prompt has {total} characters; the maximum is {max_chars}")
+    for i, message in enumerate(request.messages):
+        _check_encodable(f"messages[{i}].content", message.content)
+    if not any(m.role == "user" and m.content.strip() for m in request.messages):
+        raise InvalidArgument("messages", "has no non-empty user message")
+
+
+def _validate_labels(request: RouteRequest, limits: LimitSettings) -> None:
+    """The short names a request carries: attribution, hint and the model the caller would have used."""
+    for field in fields(Metadata):
+        _check_label(f"metadata.{field.name}", getattr(request.metadata, field.name), limits.max_field_chars)
+    _check_label("task_hint", request.task_hint, limits.max_field_chars)
+    _check_label("requested_model", request.requested_model, limits.max_field_chars)
+
+
+def _validate_constraints(request: RouteRequest, limits: LimitSettings, registry: Registry) -> None:
     constraints = request.constraints
-    unknown = [m for m in constraints.allowed_models if m not in registry]
+    allowed = constraints.allowed_models
+    if len(allowed) > limits.max_allowed_models:
+        raise InvalidArgument("constraints.allowed_models",
+                              f"has {len(allowed)} entries; the maximum is {limits.max_allowed_models}")
+    for i, model in enumerate(allowed):
+        _check_label(f"constraints.allowed_models[{i}]", model, limits.max_field_chars)
+    unknown = [m for m in allowed if m not in registry]
     if unknown:
         raise InvalidArgument(
             "constraints.allowed_models",
-            f"unknown model(s) {', '.join(unknown)}; known: {', '.join(registry.ids)}",
+            f"unknown model(s) {reprlib.repr(unknown)}; known: {', '.join(registry.ids)}",
         )
+    # A model named twice would be a candidate twice: its chance of being drawn doubles while the
+    # probability logged for learning stays that of one copy, and it would be its own fallback.
+    repeated = [model for model, count in Counter(allowed).items() if count > 1]
+    if repeated:
+        raise InvalidArgument("constraints.allowed_models", f"names {', '.join(repeated)} more than once")
     if constraints.max_cost_usd is not None and not (
         math.isfinite(constraints.max_cost_usd) and constraints.max_cost_usd > 0
     ):
         raise InvalidArgument("constraints.max_cost_usd", f"must be a finite number > 0, got {constraints.max_cost_usd}")
-    if constraints.expected_output_tokens is not None and constraints.expected_output_tokens <= 0:
-        raise InvalidArgument(
-            "constraints.expected_output_tokens", f"must be > 0, got {constraints.expected_output_tokens}"
-        )
+    if constraints.expected_output_tokens is not None:
+        _check_count("constraints.expected_output_tokens", constraints.expected_output_tokens, 1, limits.max_tokens)
 
 
-def _validate_messages(request: RouteRequest, max_chars: int) -> None:
-    if not request.messages:
-        raise InvalidArgument("messages", "is empty: send at least one user message")
-    for i, message in enumerate(request.messages):
-        if message.role not in ROLES:
-            raise InvalidArgument(f"messages[{i}].role", f"must be one of {', '.join(sorted(ROLES))}, got {message.role!r}")
-    if not any(m.role == "user" and m.content.strip() for m in request.messages):
-        raise InvalidArgument("messages", "has no non-empty user message")
-    total = sum(len(m.content) for m in request.messages)
-    if total > max_chars:
-        raise InvalidArgument("messages", f"the prompt has {total} characters; the maximum is {max_chars}")
-
-
-def validate_feedback(request: FeedbackRequest) -> None:
-    if not request.decision_id:
-        raise InvalidArgument("decision_id", "is empty")
+def validate_feedback(request: FeedbackRequest, settings: Settings) -> None:
+    limits = settings.limits
+    _check_id("decision_id", request.decision_id, limits)
     if request.quality is None and not request.error:
         raise InvalidArgument("quality", "is required unless error is set")
     if request.quality is not None and not (math.isfinite(request.quality) and 0.0 <= request.quality <= 1.0):
         raise InvalidArgument("quality", f"must be in [0, 1], got {request.quality}")
     for name in ("input_tokens", "output_tokens"):
         value = getattr(request, name)
-        if value is not None and value < 0:
-            raise InvalidArgument(name, f"must be >= 0, got {value}")
+        if value is not None:
+            _check_count(name, value, 0, limits.max_tokens)
     if not (math.isfinite(request.latency_ms) and request.latency_ms >= 0):
         raise InvalidArgument("latency_ms", f"must be a finite number >= 0, got {request.latency_ms}")
+    if request.response_text is not None:
+        _check_length("response_text", request.response_text, limits.max_response_chars)
+        _check_encodable("response_text", request.response_text)
+
+
+def validate_tenant_id(tenant_id: str, settings: Settings) -> None:
+    """The tenant an admin or report request acts on."""
+    _check_id("tenant_id", tenant_id, settings.limits)
+
+
+def validate_rule_id(rule_id: str, settings: Settings) -> None:
+    _check_id("rule_id", rule_id, settings.limits)
+
+
+def validate_report(tenant_id: str, since: float, until: float, settings: Settings) -> None:
+    """A report's tenant and its window [since, until) in UNIX seconds."""
+    validate_tenant_id(tenant_id, settings)
+    for name, value in (("since", since), ("until", until)):
+        if not math.isfinite(value):
+            raise InvalidArgument(name, f"must be a finite UNIX time, got {value}")
+    if not since < until:
+        raise InvalidArgument("until", f"must be after since ({since} .. {until})")
+
+
+def validate_group_by(group_by: str) -> None:
+    """No grouping (""), or one of the attribution fields a report can group by."""
+    if group_by and group_by not in GROUP_FIELDS:
+        raise InvalidArgument("group_by", f"unknown field {reprlib.repr(group_by)}; one of {', '.join(GROUP_FIELDS)}")
+
+
+def _check_id(field: str, value: str, limits: LimitSettings) -> None:
+    """An identifier: not blank, at most max_id_chars, printable (no NUL, newline or invisible
+    character that would make two ids look alike in a log or a report)."""
+    if not value.strip():
+        raise InvalidArgument(field, "is empty")
+    _check_label(field, value, limits.max_id_chars)
+
+
+def _check_label(field: str, value: str, max_chars: int) -> None:
+    """A short name (may be empty): at most max_chars, printable."""
+    _check_length(field, value, max_chars)
+    if not value.isprintable():
+        i, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+        kind = _KINDS.get(unicodedata.category(char), "a non-printable character")
+        raise InvalidArgument(field, f"contains {kind} (U+{ord(char):04X}) at position {i}; "
+                                     "only printable characters are allowed")
+
+
+def _check_length(field: str, value: str, max_chars: int) -> None:
+    if len(value) > max_chars:
+        raise InvalidArgument(field, f"has {len(value)} characters; the maximum is {max_chars}")
+
+
+def _check_encodable(field: str, text: str) -> None:
+    """Free text may hold any character but a lone surrogate, which is not Unicode text: nothing
+    downstream (the log, the cache, a rule's regex) could encode it. gRPC cannot even carry one;
+    an in-process caller can."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgument(field, f"contains a lone surrogate (U+{ord(text[error.start]):04X}) at position "
+                                     f"{error.start}, which is not valid Unicode text") from None
+
+
+def _check_count(field: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidArgument(field, f"must be in [{low}, {high}], got {value}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
+from router.errors import InvalidArgument
 from router.generated import router_pb2 as pb
+from router.budgets import BudgetStatus
 from router.report import Figures, Stats
 from router.rule_book import RuleState
 from router.types import (
@@ -163,7 +166,22 @@ def feedback_record_to_pb(record: FeedbackRecord) -> pb.FeedbackResponse:
 
 def rule_doc_from_pb(message: pb.Rule) -> dict:
     """A rule as the config file writes it; fields left unset take the rule's defaults."""
+    for i, condition in enumerate(message.conditions):
+        # JSON, the form a rule is checked and stored in, has no NaN or infinity.
+        if not _finite_value(condition.value):
+            raise InvalidArgument(f"rule.conditions[{i}].value", "holds NaN or an infinity: numbers must be finite")
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _finite_value(value: struct_pb2.Value) -> bool:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return math.isfinite(value.number_value)
+    if kind == "list_value":
+        return all(_finite_value(item) for item in value.list_value.values)
+    if kind == "struct_value":
+        return all(_finite_value(item) for item in value.struct_value.fields.values())
+    return True
 
 
 def rule_state_to_pb(state: RuleState) -> pb.RuleState:
@@ -186,10 +204,22 @@ def stats_to_pb(stats: Stats) -> pb.StatsResponse:
         groups=[pb.Group(value=value, figures=_figures_to_pb(f)) for value, f in stats.groups.items()],
         alerts=[pb.SpendAlert(team=a.team, hour_start_unix=a.hour_start, spend_usd=a.spend_usd,
                               expected_usd=a.expected_usd, z=a.z, detected_unix=a.detected_at) for a in stats.alerts],
-        budgets=[pb.BudgetStatus(scope=b.limit.scope, period=b.limit.period, period_key=b.period_key,
-                                 limit_usd=b.limit.usd, spent_usd=b.spent, reserved_usd=b.reserved)
-                 for b in stats.budgets],
+        budgets=budget_statuses_to_pb(stats.budgets),
     )
+
+
+def budget_statuses_to_pb(statuses: list[BudgetStatus]) -> list[pb.BudgetStatus]:
+    return [pb.BudgetStatus(scope=b.limit.scope, period=b.limit.period, period_key=b.period_key,
+                            limit_usd=b.limit.usd, spent_usd=b.spent, reserved_usd=b.reserved) for b in statuses]
+
+
+def budget_docs_from_pb(budgets) -> list[dict]:
+    """Budgets as the config file writes them: an empty team or project is none, an unset limit absent."""
+    return [{key: value for key, value in (
+        ("team", b.team or None), ("project", b.project or None),
+        ("daily_usd", b.daily_usd if b.HasField("daily_usd") else None),
+        ("monthly_usd", b.monthly_usd if b.HasField("monthly_usd") else None)) if value is not None}
+        for b in budgets]
 
 
 def _figures_to_pb(f: Figures) -> pb.Figures:
@@ -198,7 +228,7 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
         savings_usd=f.savings_usd, savings_share=f.savings_share, cache_hits=f.cache_hits,
         cache_hit_rate=f.cache_hit_rate, cache_saved_usd=f.cache_saved_usd, mean_quality=f.mean_quality,
         errors=f.errors, economy=f.economy, overdrafts=f.overdrafts, rule_shaped=f.rule_shaped,
-        model_mix=f.model_mix,
+        model_mix=f.model_mix, expired=f.expired,
     )
 
 

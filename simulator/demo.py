@@ -73,7 +73,7 @@ def run_demo(requests: int, seed: int, cost_weight: float | None, data_dir: Path
     prompts = list(TrafficGenerator(seed).stream(requests))
     with tempfile.TemporaryDirectory(prefix="banditroute-demo-") as tmp:
         print("starting the server (loading the embedding model)…", flush=True)
-        with ServerProcess(data_dir or Path(tmp)) as server, RouterClient(server.addr) as client:
+        with ServerProcess(data_dir or Path(tmp)) as server, server.client() as client:
             total, first, last, security = drive(client, prompts, world, registry, cost_weight)
             exit_code = server.stop()
     print_report(total, first, last, security, registry)

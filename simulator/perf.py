@@ -38,7 +38,7 @@ def run_perf(requests: int, json_path: Path | None) -> int:
 
     prompts = [p for p in TrafficGenerator(seed=11).stream(requests * 3) if p.input_tokens <= 64][:requests]
     with tempfile.TemporaryDirectory(prefix="banditroute-perf-") as tmp:
-        with ServerProcess(Path(tmp)) as server, RouterClient(server.addr) as client:
+        with ServerProcess(Path(tmp)) as server, server.client() as client:
             for prompt in prompts[:WARMUP]:
                 client.route(route_request(prompt, None))
             route = time_calls(lambda p: client.route(route_request(p, None)), prompts, "Route over gRPC")

@@ -89,7 +89,6 @@ def test_the_cache_can_be_switched_off(make_service):
 
 
 def test_invalidate_cache_over_grpc_and_a_corrupt_cache_file_does_not_stop_the_server(tmp_path):
-    from router.client import RouterClient
     from router.process import ServerProcess
     from router.types import RouteRequest
 
@@ -98,7 +97,7 @@ def test_invalidate_cache_over_grpc_and_a_corrupt_cache_file_does_not_stop_the_s
     (data / "cache.sqlite").write_bytes(b"not a database at all" * 50)
     config = tmp_path / "server.yaml"
     config.write_text("security_recheck_gap: 0\n")
-    with ServerProcess(data, config) as server, RouterClient(server.addr) as client:
+    with ServerProcess(data, config) as server, server.client() as client:
         request = RouteRequest("acme", (ChatMessage("user", QUESTION),))
         first = client.route(request)
         client.feedback(FeedbackRequest(first["decision_id"], 0.9, response_text="5432."))

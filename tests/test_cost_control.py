@@ -273,3 +273,60 @@ def test_an_empty_tenant_is_refused_by_every_admin_and_report_call(make_service)
                  lambda: service.ledger("", 0, 1)):
         with pytest.raises(InvalidArgument, match="tenant_id"):
             call()
+
+
+# --- budgets set over gRPC ----------------------------------------------------------------------------
+
+
+def spend(service, n: int, quality: float = 0.9) -> float:
+    """n settled calls of acme; what they cost."""
+    total = 0.0
+    for i in range(n):
+        decision = service.route(user_request(f"{CODE_PROMPT}, variant {i}"))
+        total += service.feedback(FeedbackRequest(decision.decision_id, quality)).actual_cost_usd
+    return total
+
+
+def test_a_budget_set_later_counts_what_was_spent_before_it_and_binds_at_once(make_service):
+    clock = Clock()
+    service = make_service(clock=clock)
+    spent = spend(service, 3)
+    daily, = service.set_budgets("acme", [{"daily_usd": spent * 1.01}])
+    assert daily.spent == pytest.approx(spent) and daily.limit.scope == "acme"
+    with pytest.raises(ResourceExhausted, match="daily budget of acme"):
+        for i in range(50):
+            service.route(user_request(f"{CODE_PROMPT}, again {i}"))
+
+
+def test_budgets_set_later_survive_a_restart_and_an_empty_list_removes_them(make_service, tmp_path):
+    clock = Clock()
+    first = make_service(tmp_path / "data", clock=clock, **tenant(budgets=[{"monthly_usd": 100}]))
+    spent = spend(first, 2)
+    first.set_budgets("acme", [{"team": "search", "daily_usd": 1.0}])
+    first.close()
+    second = make_service(tmp_path / "data", clock=clock, **tenant(budgets=[{"monthly_usd": 100}]))
+    statuses = {(s.limit.scope, s.limit.period): s for s in second.budgets.statuses("acme", clock())}
+    assert set(statuses) == {("acme", "monthly"), ("acme/team=search", "daily")}  # the config's stays
+    assert statuses["acme", "monthly"].spent == pytest.approx(spent)
+    assert [s.limit.scope for s in second.set_budgets("acme", [])] == ["acme"]
+
+
+@pytest.mark.parametrize("budgets, field", [
+    ([{"daily_usd": -1}], "budgets[0].daily_usd"),
+    ([{"daily_usd": float("inf")}], "budgets[0].daily_usd"),
+    ([{"daily_usd": 5}, {"team": "search"}], "budgets[1]"),
+    ([{"weekly_usd": 5}], "budgets[0].weekly_usd"),
+])
+def test_a_bad_budget_is_invalid_argument_naming_the_field_and_changes_nothing(make_service, budgets, field):
+    service = make_service(**tenant(budgets=[{"daily_usd": 7}]))
+    with pytest.raises(InvalidArgument) as raised:
+        service.set_budgets("acme", budgets)
+    assert raised.value.field == field
+    assert [s.limit.usd for s in service.budgets.statuses("acme", service.clock())] == [7]
+
+
+def test_more_budgets_than_a_tenant_may_have_are_refused(make_service):
+    from router.budgets import MAX_BUDGETS
+
+    with pytest.raises(InvalidArgument, match=f"at most {MAX_BUDGETS}"):
+        make_service().set_budgets("acme", [{"daily_usd": 1}] * (MAX_BUDGETS + 1))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from router.cli import main as cli
-from router.client import RouterClient
+from router.client import RouterClient, auth_metadata
 from router.generated import router_pb2, router_pb2_grpc
 from router.process import ServerProcess
 from router.registry import Registry
@@ -57,13 +57,14 @@ BUDGET_OUTPUT_TOKENS = 500
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("cost-control")
     (root / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    with ServerProcess(root / "data", root / "config.yaml") as running:
+    with ServerProcess(root / "data", root / "config.yaml") as running, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BANDITROUTE_API_KEY", running.dev_key)  # for the CLI commands run in this process
         yield running
 
 
 @pytest.fixture(scope="module")
 def client(server):
-    with RouterClient(server.addr) as connected:
+    with server.client() as connected:
         yield connected
 
 
@@ -203,7 +204,8 @@ def test_a_route_rule_sends_a_matching_prompt_to_its_model(client, server):
     request = ask("rules-route", "Draft a polite reminder about the unpaid INVOICE from March.")
     # The raw answer over gRPC, to see the enum on the wire.
     with grpc.insecure_channel(server.addr) as channel:
-        raw = router_pb2_grpc.RouterStub(channel).Route(route_request_to_pb(request), timeout=30)
+        raw = router_pb2_grpc.RouterStub(channel).Route(route_request_to_pb(request), timeout=30,
+                                                        metadata=auth_metadata(server.dev_key))
     assert raw.model == "claude-3-5-haiku" and raw.provider == "anthropic"
     assert raw.reason == router_pb2.REASON_RULE
     assert raw.rule_id == "to-haiku"
@@ -448,7 +450,7 @@ def test_cli_stats_grouped_by_team_prints_the_spend_and_each_team(server, client
     total = client.stats("cli-t", group_by="team")
     assert total.total.spend_usd == pytest.approx(sum(f["actual_cost_usd"] for _, f in cli_traffic))
     assert "tenant cli-t" in out
-    assert "calls 4 (3 settled, 1 awaiting feedback)" in out
+    assert "calls 4 (3 settled, 1 awaiting feedback, 0 expired)" in out
     assert f"spend ${total.total.spend_usd:.4f}" in out
     assert "by team:" in out
     for group in total.groups:
@@ -522,3 +524,18 @@ def test_cli_rules_put_of_an_invalid_rule_fails_naming_the_field(server, tmp_pat
     rule_file.write_text(yaml.safe_dump({"id": "bad", "action": {"type": "route", "model": "gpt-9"}}))
     assert cli(["rules", "put", "--addr", server.addr, "--tenant", "cli-rules", "--file", str(rule_file)]) == 1
     assert "INVALID_ARGUMENT: rule.action.model: unknown model gpt-9" in capsys.readouterr().err
+
+
+def test_cli_budgets_set_then_clear(server, tmp_path, capsys):
+    budget_file = tmp_path / "budgets.yaml"
+    budget_file.write_text("[{daily_usd: 2.5}, {team: search, monthly_usd: 40}]\n")
+    base = ["--addr", server.addr, "--tenant", "cli-budgets"]
+    assert cli(["budgets", "set", *base, "--file", str(budget_file)]) == 0
+    budgets = json.loads(capsys.readouterr().out)["budgets"]
+    assert [(b["scope"], b["period"], b["limit_usd"]) for b in budgets] == \
+        [("cli-budgets", "daily", 2.5), ("cli-budgets/team=search", "monthly", 40)]
+    budget_file.write_text("[{daily_usd: -3}]\n")
+    assert cli(["budgets", "set", *base, "--file", str(budget_file)]) == 1
+    assert "INVALID_ARGUMENT: budgets[0].daily_usd" in capsys.readouterr().err
+    assert cli(["budgets", "clear", *base]) == 0
+    assert json.loads(capsys.readouterr().out)["budgets"] == []

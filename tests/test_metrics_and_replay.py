@@ -89,7 +89,6 @@ def test_the_shared_routing_data_loads_with_its_documented_shape():
 def test_replaying_against_a_running_server_gives_the_in_process_result(tiny_csv, static_reader, tmp_path):
     import yaml
 
-    from router.client import RouterClient
     from router.process import ServerProcess
     from simulator.replay import replay_registry
     from simulator.routers import RemoteRouter
@@ -100,7 +99,7 @@ def test_replaying_against_a_running_server_gives_the_in_process_result(tiny_csv
     config.write_text(yaml.safe_dump({"registry_path": "simulator/replay_models.yaml", "security_recheck_gap": 0,
                                       "learner": {"seed": seed}}))
     with ServerProcess(tmp_path / "data", config) as server:
-        remote = sweep(lambda tmp: RemoteRouter(RouterClient(server.addr)), rows, seed, (0.2,))
+        remote = sweep(lambda tmp: RemoteRouter(server.client()), rows, seed, (0.2,))
     assert [r.model for r in remote[0.2]] == [r.model for r in local[0.2]]
 
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 from router.errors import InvalidArgument
 from router.registry import Registry
-from router.rules import Condition, Facts, Rule, evaluate, in_share, matches, parse_rule
+from router.rules import (MAX_CONDITIONS, MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
+                          Condition, Facts, Rule, evaluate, in_share, matches, parse_rule)
 
 REGISTRY = Registry.from_yaml()
 
@@ -198,6 +199,20 @@ def act(**action) -> dict:
         (changed("id", "x" * 65), "rule.id", "at most 64"),
         (changed("colour", "red"), "rule.colour", "Extra inputs"),
         ({"id": "no-action"}, "rule.action", "Field required"),
+        # RE2 refuses what it cannot match in linear time
+        (cond("prompt", "regex", r"(a)\1"), "rule.conditions[0].value", "no backreferences, no lookaround"),
+        (cond("prompt", "regex", r"pass(?=word)"), "rule.conditions[0].value", "invalid perl operator: (?="),
+        (cond("prompt", "regex", r"(?<!no )password"), "rule.conditions[0].value", "invalid perl operator: (?<!"),
+        (cond("prompt", "regex", "((a{100}){100}){100}"), "rule.conditions[0].value", "invalid repetition size"),
+        # what one rule may carry
+        ({**GOOD, "conditions": GOOD["conditions"] * (MAX_CONDITIONS + 1)}, "rule.conditions", "at most 32 items"),
+        (cond("team", "in", ["t"] * (MAX_LIST_ITEMS + 1)), "rule.conditions[0].value", "at most 1000 values"),
+        (cond("prompt", "contains", "x" * (MAX_TEXT_CHARS + 1)), "rule.conditions[0].value", "the maximum is 1000"),
+        (cond("prompt", "regex", "x" * (MAX_TEXT_CHARS + 1)), "rule.conditions[0].value", "the maximum is 1000"),
+        (changed("name", "n" * (MAX_NAME_CHARS + 1)), "rule.name", "at most 200 characters"),
+        (act(type="block", message="m" * (MAX_MESSAGE_CHARS + 1)), "rule.action.message", "at most 1000 characters"),
+        # an int from YAML beyond any float (it raised OverflowError)
+        (cond("input_tokens", "gt", 10**400), "rule.conditions[0].value", "is a number"),
     ],
 )
 def test_a_bad_rule_is_refused_naming_its_field(doc, field, says):
@@ -206,6 +221,30 @@ def test_a_bad_rule_is_refused_naming_its_field(doc, field, says):
     assert raised.value.field == field
     assert str(raised.value).startswith(f"{field}: ")
     assert says in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        cond("team", "eq", ["t" * 1_000_000]),
+        cond("team", "in", [{"t": "t" * 1_000_000}]),
+        cond("day_of_week", "eq", "d" * 1_000_000),
+        act(type="route", model="m" * 1_000_000),
+        act(type="restrict_tiers", tiers=["gold" * 1_000_000]),
+    ],
+)
+def test_a_refusal_does_not_echo_a_huge_value(doc):
+    with pytest.raises(InvalidArgument) as raised:
+        parse_rule(doc, REGISTRY)
+    assert len(str(raised.value)) < 400
+
+
+def test_a_catastrophic_pattern_matches_in_linear_time():
+    # (a+)+$ backtracks exponentially in Python's re on this prompt; RE2 answers at once.
+    rule_ = rule("redos", {"type": "block"}, [{"field": "prompt", "op": "regex", "value": r"(a+)+$"}])
+    hostile = facts(prompt="a" * 50_000 + "b")
+    assert evaluate([rule_], hostile, "d1").block is None
+    assert evaluate([rule_], facts(prompt="b" + "a" * 50_000), "d1").block_rule == "redos"
 
 
 def test_the_example_rule_parses():
@@ -382,3 +421,19 @@ def test_evaluate_never_raises(request_facts, decision_id):
     outcome = evaluate(EVERY_KIND, request_facts, decision_id)
     assert set(outcome.applied) <= set(outcome.matched)
     assert "r6" not in outcome.matched
+
+
+def test_a_tenant_may_add_at_most_max_rules_over_grpc_and_may_still_replace_one(tmp_path, registry):
+    from router.errors import FailedPrecondition
+    from router.rule_book import MAX_RULES, RuleBook
+    from router.rule_store import RuleStore
+
+    book = RuleBook({}, RuleStore(tmp_path / "rules.sqlite"), registry)
+    rule = {"conditions": [{"field": "team", "op": "eq", "value": "web"}], "action": {"type": "bypass_cache"}}
+    for i in range(MAX_RULES):
+        book.put("acme", {"id": f"r{i}", **rule}, registry, 0.0)
+    with pytest.raises(FailedPrecondition, match=f"has {MAX_RULES} rules"):
+        book.put("acme", {"id": "one-more", **rule}, registry, 0.0)
+    book.put("acme", {"id": "r0", "priority": 5, **rule}, registry, 1.0)  # replacing is not adding
+    book.put("globex", {"id": "one-more", **rule}, registry, 0.0)  # another tenant's count is its own
+    book.close()

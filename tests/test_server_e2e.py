@@ -53,7 +53,7 @@ def ask(country: str, **fields) -> RouteRequest:
 
 def test_route_learn_restart_and_feedback_across_the_restart(tiny_world):
     data_dir, config = tiny_world / "data", tiny_world / "config.yaml"
-    with ServerProcess(data_dir, config) as server, RouterClient(server.addr) as client:
+    with ServerProcess(data_dir, config) as server, server.client() as client:
         # Before any feedback the priors rule: the budget model is only explored.
         before = Counter(client.route(ask(c))["model"] for c in CAPITALS)
         assert before["small"] <= 6, before
@@ -70,7 +70,7 @@ def test_route_learn_restart_and_feedback_across_the_restart(tiny_world):
         client.feedback(FeedbackRequest(answered["decision_id"], 0.9))
         assert server.stop() == 0, "SIGTERM must stop the server cleanly"
 
-    with ServerProcess(data_dir, config) as server, RouterClient(server.addr) as client:
+    with ServerProcess(data_dir, config) as server, server.client() as client:
         result = client.feedback(FeedbackRequest(pending["decision_id"], 1.0, input_tokens=10, output_tokens=20))
         assert result["reward"] <= 1.0 and result["actual_cost_usd"] > 0
         with pytest.raises(grpc.RpcError) as again:
@@ -98,7 +98,7 @@ def server(tiny_world):
     ],
 )
 def test_bad_routes_are_invalid_argument_naming_the_field(server, request_, field):
-    with RouterClient(server.addr) as client, pytest.raises(grpc.RpcError) as raised:
+    with server.client() as client, pytest.raises(grpc.RpcError) as raised:
         client.route(request_)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details().startswith(field)
@@ -113,14 +113,15 @@ def test_bad_routes_are_invalid_argument_naming_the_field(server, request_, fiel
     ],
 )
 def test_bad_feedback_gets_the_right_status(server, feedback, code):
-    with RouterClient(server.addr) as client, pytest.raises(grpc.RpcError) as raised:
+    with server.client() as client, pytest.raises(grpc.RpcError) as raised:
         client.feedback(feedback)
     assert raised.value.code() == code
 
 
 def test_the_cli_routes_and_feeds_back_as_json(server):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "router.cli", *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run([sys.executable, "-m", "router.cli", "--api-key", server.dev_key, *args],
+                              capture_output=True, text=True, timeout=60)
 
     routed = cli("route", "--addr", server.addr, "--prompt", "What is the capital of Chad?")
     assert routed.returncode == 0, routed.stderr

@@ -75,7 +75,6 @@ def test_scenario_changes_reach_the_service_and_the_world(every_scenario):
 def test_driving_a_running_server_gives_the_in_process_results(tmp_path, static_reader):
     import yaml
 
-    from router.client import RouterClient
     from router.process import ServerProcess
     from simulator.routers import RemoteRouter
 
@@ -85,7 +84,7 @@ def test_driving_a_running_server_gives_the_in_process_results(tmp_path, static_
     # The same reading as static_reader (no MiniLM second look) and the same exploration seed.
     config.write_text(yaml.safe_dump({"security_recheck_gap": 0, "learner": {"seed": seed}}))
     service = local_service(tmp_path / "classify", static_reader, seed)
-    with ServerProcess(tmp_path / "server-data", config) as server, RouterClient(server.addr) as client:
+    with ServerProcess(tmp_path / "server-data", config) as server, server.client() as client:
         remote = simulate(service, RemoteRouter(client), "outage", 80, seed)
     service.close()
     assert remote.report["policies"] == local.report["policies"]
