@@ -213,7 +213,8 @@ def _add_budgets(commands) -> None:
     actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
     put = actions.add_parser("set", help="replace them with those of a YAML or JSON file")
     put.add_argument("--file", type=Path, required=True,
-                     help="a list of budgets as in the config file, e.g. [{daily_usd: 50}, {team: search, monthly_usd: 300}]")
+                     help="a list of budgets as in the config file, "
+                     "e.g. [{daily_usd: 50}, {team: search, monthly_usd: 300}]")
     clear = actions.add_parser("clear", help="remove them")
     for action in (put, clear):
         _add_service_and_tenant(action)

@@ -358,10 +358,11 @@ def _budget(team: str, project: str, daily: float | None, monthly: float | None)
 
 
 LIMIT_USD = st.none() | weighted((2, st.floats(50, 1000)), (1, FLOATS))  # mostly limits that leave room
-BUDGET = st.builds(_budget, team=mostly(st.sampled_from(["", "research"]), ANY_TEXT), project=mostly(st.just(""), ANY_TEXT),
-                   daily=LIMIT_USD, monthly=LIMIT_USD)
+BUDGET = st.builds(_budget, team=mostly(st.sampled_from(["", "research"]), ANY_TEXT),
+                   project=mostly(st.just(""), ANY_TEXT), daily=LIMIT_USD, monthly=LIMIT_USD)
 SET_BUDGETS = st.builds(pb.SetBudgetsRequest, tenant_id=TENANT_IDS,
-                        budgets=weighted((8, st.lists(BUDGET, max_size=3)), (1, st.lists(BUDGET, min_size=101, max_size=110))))
+                        budgets=weighted((8, st.lists(BUDGET, max_size=3)),
+                                         (1, st.lists(BUDGET, min_size=101, max_size=110))))
 
 
 def calls(world: World) -> st.SearchStrategy[tuple[str, Any]]:
