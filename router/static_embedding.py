@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.embedding import EMBEDDING_DIM
+from router.embedding import EMBEDDING_DIM, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ SIF_A = 1e-3
 
 
 def default_table_path() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "banditroute" / f"{TABLE_VERSION}.npy"
+    return cache_dir() / f"{TABLE_VERSION}.npy"
 
 
 def distil_table(batch: int = 2048) -> np.ndarray:
