@@ -465,10 +465,16 @@ def _add_embedding_option(p) -> None:
 
 
 def _add_perf(commands) -> None:
-    p = commands.add_parser("perf", help="measure Route latency over gRPC and the embedding forward time",
-                            description="Start a server, send Route calls one at a time over gRPC, and print "
-                            "p50/p95/p99 latency beside the raw embedding forward time measured in the same run.")
-    p.add_argument("--requests", type=int, default=500, help="timed Route calls (default 500)")
+    p = commands.add_parser("perf", help="measure where Route's time goes and how much load a server takes",
+                            description="In one run: the MiniLM forward (the floor) and the static embedding, Route "
+                            "in process, Route over gRPC one call at a time (p50/p95/p99), Route throughput at 8 and "
+                            "32 clients, Feedback per second, the server's resident memory, and semantic-cache "
+                            "lookups at 10,000 and 100,000 entries. Prompts of at most 64 tokens.")
+    p.add_argument("--requests", type=int, default=500, help="timed Route calls one at a time (default 500)")
+    p.add_argument("--seconds", type=float, default=15, help="seconds of load at each client count (default 15)")
+    p.add_argument("--feedbacks", type=int, default=2000, help="Feedback calls in the burst (default 2000)")
+    p.add_argument("--cache-sizes", type=int, nargs="*", default=[10_000, 100_000],
+                   help="cache entries to time lookups at (default 10000 100000; none to skip)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.set_defaults(run=_perf)
 
@@ -476,7 +482,7 @@ def _add_perf(commands) -> None:
 def _perf(args) -> int:
     from simulator.perf import run_perf
 
-    return run_perf(args.requests, args.json)
+    return run_perf(args.requests, args.json, args.seconds, tuple(args.cache_sizes), args.feedbacks)
 
 
 def _add_loadtest(commands) -> None:

@@ -142,6 +142,36 @@ def loadtest_command(addr: str, clients: int, rps: float, duration: float, feedb
     return 0 if report.rpcs[ROUTE].ok else 1
 
 
+def run_feedback_burst(addr: str, decision_ids: list[str], clients: int, *, api_key: str | None = None,
+                       deadline: float = 5.0) -> RpcFigures:
+    """Feedback for each of `decision_ids` once, from `clients` concurrent clients, as fast as the
+    server answers: how many Feedback calls a second it takes."""
+    return asyncio.run(_feedback_burst(addr, decision_ids, clients, auth_metadata(api_key), deadline))
+
+
+async def _feedback_burst(addr: str, decision_ids: list[str], clients: int, metadata: tuple,
+                          deadline: float) -> RpcFigures:
+    tally, ids = _Tally(), iter(decision_ids)  # one iterator shared by the clients: each id is sent once
+
+    async def client(stub: router_pb2_grpc.RouterStub) -> None:
+        for decision_id in ids:
+            request = router_pb2.FeedbackRequest(decision_id=decision_id, quality=0.8, output_tokens=200)
+            tally.sent += 1
+            start = time.perf_counter()
+            try:
+                await stub.Feedback(request, timeout=deadline, metadata=metadata)
+            except grpc.aio.AioRpcError as exc:
+                tally.errors[exc.code().name] += 1
+                continue
+            tally.latencies.append(time.perf_counter() - start)
+
+    async with grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        start = time.perf_counter()
+        await asyncio.gather(*(client(stub) for _ in range(clients)))
+        return tally.figures(time.perf_counter() - start)
+
+
 @dataclass
 class _Tally:
     sent: int = 0

@@ -1,4 +1,11 @@
-"""`banditroute perf`: Route latency over gRPC beside the raw embedding forward, in one run."""
+"""`banditroute perf`: where Route's time goes and how much load one server takes, in one run.
+
+Measured here, in this order: the raw embedding forward (MiniLM, the floor a full transformer pass
+per request would set, and the static table the service routes with), Route in process, Route
+over gRPC one call at a time, Route throughput at 8 and 32 concurrent clients, Feedback per second,
+the server's resident memory, and semantic-cache lookups at 10,000 and 100,000 entries. Prompts of
+at most 64 tokens, as the speed goals are stated; every Route a cache miss (distinct prompts).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from router.client import RouterClient
 from router.process import ServerProcess
 from simulator.simulate import route_request
-from simulator.traffic import TrafficGenerator
+from simulator.traffic import SyntheticPrompt, TrafficGenerator
 
 WARMUP = 20
+LOAD_CLIENTS = (8, 32)
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -26,43 +33,123 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
 
 def time_calls(call, items, desc: str) -> list[float]:
     timings = []
-    for item in tqdm(items, desc=desc, unit="call"):
+    for item in tqdm(items, desc=desc, unit="call", leave=False):
         start = time.perf_counter()
         call(item)
         timings.append(time.perf_counter() - start)
     return timings
 
 
-def run_perf(requests: int, json_path: Path | None) -> int:
+def run_perf(requests: int, json_path: Path | None, load_seconds: float = 15.0,
+             cache_sizes: tuple[int, ...] = (10_000, 100_000), feedbacks: int = 2000) -> int:
+    prompts = short_prompts(requests + WARMUP)
+    figures: dict = {"requests": requests, "mean_input_tokens": float(np.mean([p.input_tokens for p in prompts]))}
+    figures.update(embedding_floors(prompts))
+    figures["route_in_process_ms"] = route_in_process(prompts)
+    figures.update(server_figures(prompts, load_seconds, feedbacks))
+    figures["cache_lookup"] = cache_lookups(cache_sizes)
+    figures["route_over_embedding_p50"] = figures["route_grpc_ms"]["p50"] / figures["embedding_forward_ms"]["p50"]
+    print(report(figures))
+    if json_path is not None:
+        json_path.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def short_prompts(n: int) -> list[SyntheticPrompt]:
+    """n distinct synthetic prompts of at most 64 tokens."""
+    seen, prompts = set(), []
+    for prompt in TrafficGenerator(seed=11).stream(n * 20):
+        if prompt.input_tokens <= 64 and prompt.text not in seen:
+            seen.add(prompt.text)
+            prompts.append(prompt)
+            if len(prompts) == n:
+                break
+    return prompts
+
+
+def embedding_floors(prompts: list[SyntheticPrompt]) -> dict:
     from router.embedding import load_embedder
 
-    prompts = [p for p in TrafficGenerator(seed=11).stream(requests * 3) if p.input_tokens <= 64][:requests]
+    floors = {}
+    for kind, key in (("minilm", "embedding_forward_ms"), ("static", "static_embedding_ms")):
+        embedder = load_embedder(kind)
+        for prompt in prompts[:WARMUP]:
+            embedder.embed([prompt.text])
+        floors[key] = percentiles_ms(time_calls(lambda p: embedder.embed([p.text]), prompts[WARMUP:], f"{kind} embedding"))
+    return floors
+
+
+def route_in_process(prompts: list[SyntheticPrompt]) -> dict:
+    """The service alone, as the server runs it (the default settings), without gRPC."""
+    from router.config import Settings
+    from router.reading import build_reader
+    from router.service import open_service
+
+    with tempfile.TemporaryDirectory(prefix="banditroute-perf-") as tmp:
+        settings = Settings(data_dir=Path(tmp))
+        service = open_service(settings, build_reader(settings.embedding, settings.security_recheck_gap))
+        try:
+            for prompt in prompts[:WARMUP]:
+                service.route(route_request(prompt, None))
+            return percentiles_ms(time_calls(lambda p: service.route(route_request(p, None)), prompts[WARMUP:],
+                                             "Route in process"))
+        finally:
+            service.close()
+
+
+def server_figures(prompts: list[SyntheticPrompt], load_seconds: float, feedbacks: int) -> dict:
+    """Route over gRPC at one client, throughput under load, Feedback/s and memory, from one server."""
+    from simulator.loadtest import Acknowledgements, run_feedback_burst, run_loadtest
+
+    figures = {}
     with tempfile.TemporaryDirectory(prefix="banditroute-perf-") as tmp:
         with ServerProcess(Path(tmp)) as server, server.client() as client:
             for prompt in prompts[:WARMUP]:
                 client.route(route_request(prompt, None))
-            route = time_calls(lambda p: client.route(route_request(p, None)), prompts, "Route over gRPC")
-    floors = {}
-    for kind in ("minilm", "static"):
-        embedder = load_embedder(kind)
-        for prompt in prompts[:WARMUP]:
-            embedder.embed([prompt.text])
-        floors[kind] = time_calls(lambda p: embedder.embed([p.text]), prompts, f"{kind} embedding")
-    figures = {
-        "requests": len(prompts),
-        "mean_input_tokens": float(np.mean([p.input_tokens for p in prompts])),
-        "route_grpc_ms": percentiles_ms(route),
-        "embedding_forward_ms": percentiles_ms(floors["minilm"]),
-        "static_embedding_ms": percentiles_ms(floors["static"]),
-    }
-    figures["route_over_embedding_p50"] = figures["route_grpc_ms"]["p50"] / figures["embedding_forward_ms"]["p50"]
-    print(f"\n{'':26}{'p50':>9}{'p95':>9}{'p99':>9}  (ms, {len(prompts)} prompts of ≤64 tokens, 1 client)")
-    for label, key in (("Route over gRPC", "route_grpc_ms"), ("MiniLM forward alone", "embedding_forward_ms"),
-                       ("static embedding alone", "static_embedding_ms")):
-        f = figures[key]
-        print(f"{label:26}{f['p50']:>9.2f}{f['p95']:>9.2f}{f['p99']:>9.2f}")
-    print(f"Route p50 / MiniLM forward p50: {figures['route_over_embedding_p50']:.2f} (the service embeds with the "
-          "static table and re-reads with MiniLM only when security is in doubt)")
-    if json_path is not None:
-        json_path.write_text(json.dumps(figures, indent=2))
-    return 0
+            figures["route_grpc_ms"] = percentiles_ms(
+                time_calls(lambda p: client.route(route_request(p, None)), prompts[WARMUP:], "Route over gRPC"))
+            acks = Acknowledgements()
+            for clients in LOAD_CLIENTS:
+                load = run_loadtest(server.addr, clients, 0, load_seconds, feedback_share=0, api_key=server.dev_key,
+                                    acks=acks).rpcs["Route"]
+                figures[f"route_{clients}_clients"] = {"per_s": load.ok_per_s, **load.latency_ms,
+                                                       "errors": sum(load.errors.values())}
+            burst = run_feedback_burst(server.addr, acks.routed[:feedbacks], 8, api_key=server.dev_key)
+            figures["feedback_8_clients"] = {"per_s": burst.ok_per_s, **burst.latency_ms,
+                                             "errors": sum(burst.errors.values())}
+            figures["server_rss_mb"] = rss_mb(server.process.pid)
+    return figures
+
+
+def cache_lookups(sizes: tuple[int, ...]) -> dict:
+    from router.embedding import load_embedder
+    from simulator.cache_eval import lookup_scaling
+
+    return lookup_scaling(list(sizes), load_embedder("static")) if sizes else {}
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory now, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def report(f: dict) -> str:
+    lines = [f"\n{'':30}{'p50':>9}{'p95':>9}{'p99':>9}  ms ({f['requests']} prompts of <= 64 tokens, "
+             f"{f['mean_input_tokens']:.0f} on average)"]
+    for label, key in (("MiniLM forward (the floor)", "embedding_forward_ms"), ("static embedding", "static_embedding_ms"),
+                       ("Route in process", "route_in_process_ms"), ("Route over gRPC, 1 client", "route_grpc_ms")):
+        lines.append(f"{label:30}{f[key]['p50']:>9.2f}{f[key]['p95']:>9.2f}{f[key]['p99']:>9.2f}")
+    lines.append(f"Route over gRPC p50 / MiniLM forward p50: {f['route_over_embedding_p50']:.2f}")
+    for key, label in [(f"route_{c}_clients", f"Route, {c} clients") for c in LOAD_CLIENTS] + \
+            [("feedback_8_clients", "Feedback, 8 clients")]:
+        load = f[key]
+        lines.append(f"{label:30}{load['per_s']:>8.1f}/s  p50 {load.get('p50', float('nan')):.1f}  "
+                     f"p99 {load.get('p99', float('nan')):.1f} ms  errors {load['errors']}")
+    lines.append(f"{'server resident memory':30}{f['server_rss_mb']:>8.0f} MB")
+    for size, c in f["cache_lookup"].items():
+        lines.append(f"cache lookup at {size:>8} entries  p50 {c['lookup_p50_ms']:.3f}  p99 {c['lookup_p99_ms']:.3f} ms"
+                     f"  (+{c['rss_added_mb']:.0f} MB resident)")
+    return "\n".join(lines)

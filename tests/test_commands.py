@@ -19,9 +19,14 @@ def test_the_demo_routes_learns_reports_and_stops_cleanly(capsys):
 
 
 def test_perf_prints_and_writes_its_figures(tmp_path, capsys):
-    assert run_perf(requests=25, json_path=tmp_path / "perf.json") == 0
+    assert run_perf(requests=25, json_path=tmp_path / "perf.json", load_seconds=1, cache_sizes=(200,),
+                    feedbacks=20) == 0
     figures = json.loads((tmp_path / "perf.json").read_text())
     assert figures["requests"] == 25
-    for key in ("route_grpc_ms", "embedding_forward_ms", "static_embedding_ms"):
+    for key in ("route_grpc_ms", "route_in_process_ms", "embedding_forward_ms", "static_embedding_ms"):
         assert 0 < figures[key]["p50"] <= figures[key]["p99"]
-    assert "Route p50 / MiniLM forward p50" in capsys.readouterr().out
+    for key in ("route_8_clients", "route_32_clients", "feedback_8_clients"):
+        assert figures[key]["per_s"] > 0 and figures[key]["errors"] == 0
+    assert figures["server_rss_mb"] > 0 and figures["cache_lookup"]["200"]["entries"] == 200
+    out = capsys.readouterr().out
+    assert "Route over gRPC p50 / MiniLM forward p50" in out and "Feedback, 8 clients" in out
