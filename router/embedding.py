@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -146,6 +148,35 @@ def _export(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class RecentEmbeddings:
+    """An embedder that remembers the vectors of its last `capacity` distinct texts: a prompt asked
+    again (a retry, a popular question, the cache's own exact repeats) is not run through the
+    model again. Keyed by a hash of the text, so a long prompt costs 16 bytes of key."""
+
+    def __init__(self, embedder: Embedder, capacity: int = 4096):
+        self.embedder = embedder
+        self.dim = embedder.dim
+        self.capacity = capacity
+        self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest() for text in texts]
+        with self._lock:
+            known = {key: self._recent[key] for key in keys if key in self._recent}
+            for key in known:
+                self._recent.move_to_end(key)
+        new = {key: text for key, text in zip(keys, texts) if key not in known}
+        if new:
+            vectors = self.embedder.embed(list(new.values()))
+            known.update(zip(new, vectors))
+            with self._lock:
+                self._recent.update(zip(new, vectors))
+                while len(self._recent) > self.capacity:
+                    self._recent.popitem(last=False)
+        return np.stack([known[key] for key in keys])
+
+
 EMBEDDINGS = ("static", "minilm")
 
 
@@ -156,5 +187,5 @@ def load_embedder(kind: str) -> Embedder:
 
         return StaticEmbedder()
     if kind == "minilm":
-        return MiniLMEmbedder()
+        return RecentEmbeddings(MiniLMEmbedder())
     raise ValueError(f"unknown embedding {kind!r}; one of {', '.join(EMBEDDINGS)}")

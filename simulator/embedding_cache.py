@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 
-from router.embedding import Embedder
+from router.embedding import Embedder, cache_dir
 
 
 def default_cache_path() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "banditroute" / "embeddings.sqlite"
+    return cache_dir() / "embeddings.sqlite"
 
 
 class CachedEmbedder:

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from router.embedding import MiniLMEmbedder
+from router.embedding import MiniLMEmbedder, RecentEmbeddings
 
 TEXTS = ["hi", "What is the capital of Portugal?",
          "Write a Python function that merges two sorted lists and explain its complexity in detail. " * 5,
@@ -33,3 +33,27 @@ def test_a_damaged_export_falls_back_to_torch_and_is_exported_again_at_the_next_
     again = MiniLMEmbedder(path)
     assert again.runtime == "onnxruntime" and path.exists()
     assert float(np.dot(again.embed(TEXTS[:1])[0], damaged.embed(TEXTS[:1])[0])) > 0.9999
+
+
+class CountingEmbedder:
+    dim = 3
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.seen += texts
+        return np.array([[len(t), t.count("a"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_recent_embeddings_run_each_text_through_the_model_once_and_forget_the_oldest():
+    inner = CountingEmbedder()
+    recent = RecentEmbeddings(inner, capacity=2)
+    first = recent.embed(["a", "bb", "a"])
+    assert inner.seen == ["a", "bb"]  # a text twice in one batch is embedded once
+    np.testing.assert_array_equal(first[0], first[2])
+    np.testing.assert_array_equal(recent.embed(["bb"]), inner.embed(["bb"])[:1])
+    inner.seen.clear()
+    recent.embed(["ccc"])  # over capacity: "a", the least recently used, goes
+    recent.embed(["bb", "a"])
+    assert inner.seen == ["ccc", "a"]
