@@ -182,6 +182,9 @@ def _call(addr: str, call, as_json: bool = True) -> int:
             answer = call(client)
         except grpc.RpcError as exc:
             print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                print("give the key with --api-key or $BANDITROUTE_API_KEY (a server with no keys configured keeps "
+                      "its dev key in <data-dir>/dev-api-key)", file=sys.stderr)
             return 1
     if answer:
         print(json.dumps(answer, indent=2) if as_json else answer)

@@ -1,6 +1,7 @@
 """End to end: the real server on a free port, driven over gRPC, stopped and restarted."""
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -132,3 +133,14 @@ def test_the_cli_routes_and_feeds_back_as_json(server):
     assert set(json.loads(fed.stdout)) == {"reward", "actual_cost_usd"}
     refused = cli("feedback", "--addr", server.addr, "--decision-id", decision["decision_id"], "--quality", "2")
     assert refused.returncode == 1 and "INVALID_ARGUMENT: quality" in refused.stderr
+
+
+def test_the_cli_without_a_key_says_how_to_give_one(server):
+    keyless = subprocess.run([sys.executable, "-m", "router.cli", "route", "--addr", server.addr, "--prompt", "Hi"],
+                             capture_output=True, text=True, timeout=60, env=_without("BANDITROUTE_API_KEY"))
+    assert keyless.returncode == 1
+    assert "UNAUTHENTICATED: no API key" in keyless.stderr and "--api-key" in keyless.stderr
+
+
+def _without(name: str) -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key != name}
