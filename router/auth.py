@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import reprlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,8 @@ class Principal:
     def authorize(self, tenant_id: str, admin: bool = False) -> None:
         """May this caller act for `tenant_id` (with admin rights, when `admin`)?"""
         if self.tenant is not None and tenant_id != self.tenant:
-            raise PermissionDenied(f"key {self.name!r} acts for tenant {self.tenant!r}, not {_cut(tenant_id)}")
+            # reprlib cuts a long id short: a refusal must not echo a huge field back.
+            raise PermissionDenied(f"key {self.name!r} acts for tenant {self.tenant!r}, not {reprlib.repr(tenant_id)}")
         if admin and not self.admin:
             raise PermissionDenied(f"key {self.name!r} has no admin rights (rules, budgets, cache invalidation)")
 
@@ -94,7 +96,3 @@ def _dev_key(data_dir: Path) -> str:
         file.write(key + "\n")
     return key
 
-
-def _cut(text: str, limit: int = 64) -> str:
-    """A value quoted in a message, cut short: a refusal must not echo a huge field back."""
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from router.cache_guard import Profile
+from router.sqlite import add_missing_columns
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class CacheStore:
             db.execute("PRAGMA secure_delete=ON")  # a deleted or rewritten prompt's text is zeroed, not left behind
             new_file = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
             db.executescript(SCHEMA)
-            _add_missing_columns(db)
+            add_missing_columns(db, _LATER_COLUMNS)
             if new_file:
                 _set_meta(db, _SCRUBBED, b"1")
             # quick_check reads every page: a truncated or overwritten file fails here, not mid-request.
@@ -289,14 +290,6 @@ def _profile_from_json(text: str) -> Profile:
     fields = json.loads(text)
     return Profile(frozenset(fields["numbers"]), fields["negated"], frozenset(fields["quantifiers"]),
                    frozenset(fields["words"]), frozenset(fields["names"]))
-
-
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    for table, columns in _LATER_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for column, kind in columns.items():
-            if column not in present:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _redaction_key(db: sqlite3.Connection) -> bytes:

@@ -350,10 +350,11 @@ class RouterService:
         """Replace the tenant's budgets set over gRPC (the config file's stay); all its budgets now."""
         validate_tenant_id(tenant_id, self.settings)
         budgets, now = parse_budgets(docs), self.clock()
-        self.budget_store.put(tenant_id, [b.model_dump(exclude_none=True) for b in budgets], now)
+        stored = [b.model_dump(exclude_none=True) for b in budgets]
+        self.budget_store.put(tenant_id, stored, now)
         month = self.log.ledger(tenant_id, month_start(now), math.inf)
         self.budgets.replace(tenant_id, self.settings.tenant(tenant_id).budgets + budgets, month, now)
-        log.info("budgets of tenant %s set: %s", tenant_id, [b.model_dump(exclude_none=True) for b in budgets])
+        log.info("budgets of tenant %s set: %s", tenant_id, stored)
         return self.budgets.statuses(tenant_id, now)
 
     def invalidate_cache(self, tenant_id: str) -> int:

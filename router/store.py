@@ -20,6 +20,7 @@ import numpy as np
 from router.anomalies import Alert
 from router.errors import AlreadyExists, NotFound
 from router.rule_book import RuleCount
+from router.sqlite import add_missing_columns
 from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
 
 SCHEMA = """
@@ -126,7 +127,7 @@ class SQLiteDecisionLog:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        _add_missing_columns(self._db)
+        add_missing_columns(self._db, _LATER_COLUMNS)
         # Only decisions still awaiting feedback are indexed, so finding the overdue ones stays cheap
         # however long the log grows. (A log written before the column has no expiry for its old rows.)
         self._db.execute("CREATE INDEX IF NOT EXISTS decisions_awaiting ON decisions (created_at) "
@@ -296,14 +297,6 @@ _LATER_COLUMNS = {
                   "awaiting_feedback": "INTEGER", "expired_at": "REAL"},
     "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER"},
 }
-
-
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    for table, columns in _LATER_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for column, kind in columns.items():
-            if column not in present:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 _DECISION_COLUMNS = ", ".join(f"d.{c}" for c in _DECISION_FIELDS)
