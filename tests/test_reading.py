@@ -75,3 +75,17 @@ def test_embedding_ahead_leaves_no_prompt_for_minilm_one_at_a_time(cascade, requ
 def static_verdict(reader, request):
     return reader.classifier.classify(request.rules_text, reader.embedder.embed([request.conversation_text])[0],
                                       request.task_hint)
+
+
+def test_the_second_look_is_rare_and_flags_as_much_security_as_minilm_alone(static_reader, embedder):
+    prompts = list(TrafficGenerator(seed=31).stream(1000))
+    precise = PromptReader(embedder, Classifier(embedder))
+    reader = PromptReader(static_reader.embedder, static_reader.classifier, precise, recheck_gap=0.1)
+    cascade_flags = [reader.read(p.text, p.text, "").classification.security for p in prompts]
+    security = [p for p in prompts if p.category == "security_critical"]
+    minilm_alone = sum(precise.read(p.text, p.text, "").classification.security for p in security)
+    cascade = sum(flag for p, flag in zip(prompts, cascade_flags) if p.category == "security_critical")
+    print(f"second looks {reader.rechecks}/{len(prompts)}; security flagged: cascade {cascade}, "
+          f"MiniLM alone {minilm_alone}, of {len(security)}")
+    assert reader.rechecks <= 0.12 * len(prompts)
+    assert cascade >= minilm_alone
