@@ -494,20 +494,32 @@ def _add_loadtest(commands) -> None:
                             "prompts and feeding back a share of the decisions, and print per call type the "
                             "throughput, p50/p95/p99/max latency and the errors by gRPC status code.")
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    p.add_argument("--clients", type=_at_least_one, default=32, help="concurrent clients (default 32)")
     p.add_argument("--rps", type=float, default=0, help="target Route calls per second over all clients, sent on "
                    "schedule whatever the answers' speed; 0: each client as fast as it is answered (default)")
     p.add_argument("--duration", type=float, default=60, help="seconds (default 60)")
     p.add_argument("--feedback-share", type=float, default=0.5, help="share of decisions fed back (default 0.5)")
+    p.add_argument("--distinct", type=_at_least_one, default=1000, help="distinct prompts to cycle through (default 1000); "
+                   "as many as the run sends makes every Route a first sight, with nothing remembered")
     p.add_argument("--json", type=Path, help="also write the report to this JSON file")
     p.set_defaults(run=_loadtest)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
 
 
 def _loadtest(args) -> int:
     from simulator.loadtest import loadtest_command
 
     return loadtest_command(args.addr, args.clients, args.rps, args.duration, args.feedback_share,
-                            os.environ.get("BANDITROUTE_API_KEY"), args.json)
+                            os.environ.get("BANDITROUTE_API_KEY"), args.json, args.distinct)
 
 
 

@@ -39,10 +39,12 @@ from router import wire
 from router.client import auth_metadata
 from router.generated import router_pb2, router_pb2_grpc
 from router.types import ChatMessage, RouteRequest
-from simulator.traffic import TrafficGenerator
+from simulator.traffic import SyntheticPrompt, distinct_prompts
 
 ROUTE, FEEDBACK = "Route", "Feedback"
-# Distinct prompts per run, cycled: enough variety for the classifier and the bandit, cheap to build.
+# Distinct prompts per run by default, cycled: enough variety for the classifier and the bandit, cheap
+# to build. A repeat is cheaper for the server (its MiniLM vector is remembered), so a benchmark of
+# cache misses passes as many prompts as it will send.
 PROMPT_POOL = 1000
 # Open loop: a Route sent later than this after its slot had to wait for a free client.
 LATE_AFTER_S = 0.010
@@ -118,24 +120,27 @@ class LoadReport:
 def run_loadtest(addr: str, clients: int, rps: float, duration: float, *, feedback_share: float = 0.5,
                  api_key: str | None = None, tenant: str = "loadtest", deadline: float = 5.0, seed: int = 0,
                  progress: bool = False, stop: threading.Event | None = None,
-                 acks: Acknowledgements | None = None) -> LoadReport:
-    """Load `addr` for `duration` seconds (or until `stop` is set); `acks`, when given, is filled live."""
+                 acks: Acknowledgements | None = None, prompts: list[SyntheticPrompt] | None = None) -> LoadReport:
+    """Load `addr` for `duration` seconds (or until `stop` is set); `acks`, when given, is filled live.
+
+    The clients cycle through `prompts`, by default PROMPT_POOL distinct ones drawn with `seed`."""
     if clients < 1:
         raise ValueError("clients must be >= 1")
     if rps < 0 or duration <= 0 or deadline <= 0:
         raise ValueError("rps must be >= 0, duration and deadline > 0")
     if not 0 <= feedback_share <= 1:
         raise ValueError("feedback_share must be in [0, 1]")
-    load = _Load(addr, clients, rps, duration, feedback_share, api_key, tenant, deadline, seed,
+    requests = _requests(prompts if prompts is not None else distinct_prompts(PROMPT_POOL, seed), tenant)
+    load = _Load(addr, clients, rps, duration, feedback_share, api_key, requests, deadline, seed,
                  stop or threading.Event(), acks if acks is not None else Acknowledgements())
     return asyncio.run(load.run(progress))
 
 
 def loadtest_command(addr: str, clients: int, rps: float, duration: float, feedback_share: float,
-                     api_key: str | None, json_path: Path | None) -> int:
+                     api_key: str | None, json_path: Path | None, distinct: int = PROMPT_POOL) -> int:
     """The CLI's body: run with a progress bar, print the table, write the JSON; 1 if no Route succeeded."""
     report = run_loadtest(addr, clients, rps, duration, feedback_share=feedback_share, api_key=api_key,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), prompts=distinct_prompts(distinct, seed=0))
     print(report.table())
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_dict(), indent=2))
@@ -195,14 +200,14 @@ class _Prompt:
     output_tokens: int
 
 
-def _prompts(seed: int, tenant: str) -> list[_Prompt]:
+def _requests(prompts: list[SyntheticPrompt], tenant: str) -> list[_Prompt]:
     """Synthetic prompts as protobuf messages, built once so the clients only send."""
-    prompts = []
-    for p in TrafficGenerator(seed).stream(PROMPT_POOL):
+    requests = []
+    for p in prompts:
         messages = ((ChatMessage("system", p.system),) if p.system else ()) + (ChatMessage("user", p.text),)
         request = wire.route_request_to_pb(RouteRequest(tenant_id=tenant, messages=messages))
-        prompts.append(_Prompt(request, p.input_tokens, p.output_tokens))
-    return prompts
+        requests.append(_Prompt(request, p.input_tokens, p.output_tokens))
+    return requests
 
 
 class _Schedule:
@@ -255,12 +260,12 @@ class _Load:
     """One run: the clients, what they counted and what the server acknowledged."""
 
     def __init__(self, addr: str, clients: int, rps: float, duration: float, feedback_share: float,
-                 api_key: str | None, tenant: str, deadline: float, seed: int, stop: threading.Event,
+                 api_key: str | None, prompts: list[_Prompt], deadline: float, seed: int, stop: threading.Event,
                  acks: Acknowledgements):
         self.addr, self.clients, self.rps, self.duration = addr, clients, rps, duration
         self.feedback_share, self.deadline, self.seed, self.stop, self.acks = feedback_share, deadline, seed, stop, acks
         self.metadata = auth_metadata(api_key)
-        self.prompts = _prompts(seed, tenant)
+        self.prompts = prompts
         self.tallies = {ROUTE: _Tally(), FEEDBACK: _Tally()}
         self.late = 0
         self.next_prompt = 0

@@ -19,10 +19,12 @@ from tqdm import tqdm
 
 from router.process import ServerProcess
 from simulator.simulate import route_request
-from simulator.traffic import SyntheticPrompt, TrafficGenerator
+from simulator.traffic import SyntheticPrompt, distinct_prompts
 
 WARMUP = 20
 LOAD_CLIENTS = (8, 32)
+# Distinct prompts per second of each load: more than one server routes, so no Route is a repeat.
+LOAD_PROMPTS_PER_S = 700
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -42,29 +44,20 @@ def time_calls(call, items, desc: str) -> list[float]:
 
 def run_perf(requests: int, json_path: Path | None, load_seconds: float = 15.0,
              cache_sizes: tuple[int, ...] = (10_000, 100_000), feedbacks: int = 2000) -> int:
-    prompts = short_prompts(requests + WARMUP)
+    per_load = int(LOAD_PROMPTS_PER_S * load_seconds)
+    everything = distinct_prompts(requests + WARMUP + per_load * len(LOAD_CLIENTS), seed=11, max_input_tokens=64)
+    prompts, rest = everything[:requests + WARMUP], everything[requests + WARMUP:]
+    loads = [rest[i * per_load:(i + 1) * per_load] for i in range(len(LOAD_CLIENTS))]
     figures: dict = {"requests": requests, "mean_input_tokens": float(np.mean([p.input_tokens for p in prompts]))}
     figures.update(embedding_floors(prompts))
     figures["route_in_process_ms"] = route_in_process(prompts)
-    figures.update(server_figures(prompts, load_seconds, feedbacks))
+    figures.update(server_figures(prompts, loads, load_seconds, feedbacks))
     figures["cache_lookup"] = cache_lookups(cache_sizes)
     figures["route_over_embedding_p50"] = figures["route_grpc_ms"]["p50"] / figures["embedding_forward_ms"]["p50"]
     print(report(figures))
     if json_path is not None:
         json_path.write_text(json.dumps(figures, indent=2))
     return 0
-
-
-def short_prompts(n: int) -> list[SyntheticPrompt]:
-    """n distinct synthetic prompts of at most 64 tokens."""
-    seen, prompts = set(), []
-    for prompt in TrafficGenerator(seed=11).stream(n * 20):
-        if prompt.input_tokens <= 64 and prompt.text not in seen:
-            seen.add(prompt.text)
-            prompts.append(prompt)
-            if len(prompts) == n:
-                break
-    return prompts
 
 
 def embedding_floors(prompts: list[SyntheticPrompt]) -> dict:
@@ -97,8 +90,12 @@ def route_in_process(prompts: list[SyntheticPrompt]) -> dict:
             service.close()
 
 
-def server_figures(prompts: list[SyntheticPrompt], load_seconds: float, feedbacks: int) -> dict:
-    """Route over gRPC at one client, throughput under load, Feedback/s and memory, from one server."""
+def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPrompt]], load_seconds: float,
+                   feedbacks: int) -> dict:
+    """Route over gRPC at one client, throughput under load, Feedback/s and memory, from one server.
+
+    Each load gets prompts the server has not seen; `distinct` says how many Routes it could send
+    before repeating one (a repeat finds its MiniLM vector remembered)."""
     from simulator.loadtest import Acknowledgements, run_feedback_burst, run_loadtest
 
     figures = {}
@@ -109,11 +106,12 @@ def server_figures(prompts: list[SyntheticPrompt], load_seconds: float, feedback
             figures["route_grpc_ms"] = percentiles_ms(
                 time_calls(lambda p: client.route(route_request(p, None)), prompts[WARMUP:], "Route over gRPC"))
             acks = Acknowledgements()
-            for clients in LOAD_CLIENTS:
+            for clients, load_prompts in zip(LOAD_CLIENTS, loads):
                 load = run_loadtest(server.addr, clients, 0, load_seconds, feedback_share=0, api_key=server.dev_key,
-                                    acks=acks).rpcs["Route"]
+                                    acks=acks, prompts=load_prompts).rpcs["Route"]
                 figures[f"route_{clients}_clients"] = {"per_s": load.ok_per_s, **load.latency_ms,
-                                                       "errors": sum(load.errors.values())}
+                                                       "errors": sum(load.errors.values()),
+                                                       "routes": load.ok, "distinct": len(load_prompts)}
             burst = run_feedback_burst(server.addr, acks.routed[:feedbacks], 8, api_key=server.dev_key)
             figures["feedback_8_clients"] = {"per_s": burst.ok_per_s, **burst.latency_ms,
                                              "errors": sum(burst.errors.values())}
@@ -146,8 +144,10 @@ def report(f: dict) -> str:
     for key, label in [(f"route_{c}_clients", f"Route, {c} clients") for c in LOAD_CLIENTS] + \
             [("feedback_8_clients", "Feedback, 8 clients")]:
         load = f[key]
+        repeats = load.get("routes", 0) - load.get("distinct", 0)
         lines.append(f"{label:30}{load['per_s']:>8.1f}/s  p50 {load.get('p50', float('nan')):.1f}  "
-                     f"p99 {load.get('p99', float('nan')):.1f} ms  errors {load['errors']}")
+                     f"p99 {load.get('p99', float('nan')):.1f} ms  errors {load['errors']}"
+                     + (f"  ({repeats} repeated prompts)" if repeats > 0 else ""))
     lines.append(f"{'server resident memory':30}{f['server_rss_mb']:>8.0f} MB")
     for size, c in f["cache_lookup"].items():
         lines.append(f"cache lookup at {size:>8} entries  p50 {c['lookup_p50_ms']:.3f}  p99 {c['lookup_p99_ms']:.3f} ms"

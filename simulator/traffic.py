@@ -40,6 +40,8 @@ MAX_OUTPUT_TOKENS = 8000
 CHARS_PER_TOKEN = 4
 # Most callers send the bare request; a paraphrase is more often reworded with a greeting or thanks.
 NEW_POLITE_SHARE = 0.3
+# distinct_prompts draws at most this many prompts per one it must return.
+DRAWS_PER_DISTINCT = 20
 PARAPHRASE_POLITE_SHARE = 0.6
 
 
@@ -1707,6 +1709,25 @@ class TrafficGenerator:
         state = _StreamState(self)
         for index in range(n):
             yield state.next_prompt(index)
+
+
+def distinct_prompts(n: int, seed: int, max_input_tokens: int | None = None) -> list[SyntheticPrompt]:
+    """n prompts of distinct text (at most `max_input_tokens` each): a benchmark of cache misses.
+
+    The stream repeats and paraphrases on purpose, and its templates run out of new wordings:
+    about 28,000 distinct prompts of at most 64 tokens come from 100,000 drawn.
+    """
+    if n < 1:
+        raise ValueError(f"the number of distinct prompts must be >= 1, not {n}")
+    seen: set[str] = set()
+    prompts = []
+    for prompt in TrafficGenerator(seed).stream(n * DRAWS_PER_DISTINCT):
+        if (max_input_tokens is None or prompt.input_tokens <= max_input_tokens) and prompt.text not in seen:
+            seen.add(prompt.text)
+            prompts.append(prompt)
+            if len(prompts) == n:
+                return prompts
+    raise ValueError(f"the generator gave only {len(prompts)} distinct prompts, not {n}")
 
 
 class _StreamState:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from router.cli import main
 from simulator.demo import run_demo
 from simulator.perf import run_perf
 
@@ -27,6 +28,18 @@ def test_perf_prints_and_writes_its_figures(tmp_path, capsys):
         assert 0 < figures[key]["p50"] <= figures[key]["p99"]
     for key in ("route_8_clients", "route_32_clients", "feedback_8_clients"):
         assert figures[key]["per_s"] > 0 and figures[key]["errors"] == 0
+    for key in ("route_8_clients", "route_32_clients"):
+        assert figures[key]["routes"] <= figures[key]["distinct"]  # every Route a prompt seen for the first time
     assert figures["server_rss_mb"] > 0 and figures["cache_lookup"]["200"]["entries"] == 200
     out = capsys.readouterr().out
     assert "Route over gRPC p50 / MiniLM forward p50" in out and "Feedback, 8 clients" in out
+
+
+@pytest.mark.parametrize("flag, value, says", [("--clients", "0", "must be >= 1, not 0"),
+                                               ("--distinct", "-5", "must be >= 1, not -5"),
+                                               ("--clients", "many", "expected a whole number, got 'many'")])
+def test_loadtest_refuses_counts_below_one_by_name(flag, value, says, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["loadtest", flag, value])
+    assert exit_.value.code == 2
+    assert f"argument {flag}: {says}" in capsys.readouterr().err

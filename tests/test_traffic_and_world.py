@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from router.categories import CATEGORIES, SECURITY_CRITICAL
-from simulator.traffic import SyntheticPrompt, TrafficGenerator
+from simulator.traffic import SyntheticPrompt, TrafficGenerator, distinct_prompts
 from simulator.world import BASE_QUALITY, World
 
 STREAM_LENGTH = 5000
@@ -212,3 +212,16 @@ def test_the_oracle_picks_the_brute_force_best_value(registry, prompts, cost_wei
         costs = [registry[m].cost(p.input_tokens, p.output_tokens) for m in models]
         values = [world.expected_quality(m, p) - cost_weight * c / max(costs) for m, c in zip(models, costs)]
         assert world.oracle_choice(models, p, cost_weight) == models[int(np.argmax(values))]
+
+
+def test_distinct_prompts_never_repeat_a_text_and_keep_to_the_length():
+    prompts = distinct_prompts(500, seed=4, max_input_tokens=64)
+    assert len({p.text for p in prompts}) == 500
+    assert max(p.input_tokens for p in prompts) <= 64
+    assert distinct_prompts(500, seed=4, max_input_tokens=64) == prompts  # seeded
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_distinct_prompts_refuse_a_count_below_one(n):
+    with pytest.raises(ValueError, match=">= 1"):
+        distinct_prompts(n, seed=0)
