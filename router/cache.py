@@ -11,6 +11,10 @@ of one (MiniLM's vector, the guard's profile) before it is stored, and stores it
 text and with the profile's tokens as keyed hashes (router/cache_store.py). The guard compares two
 prompts in that form whenever either of them is private, and judges them as it would in plain.
 
+Memory holds only what finds an entry: the search index and each entry's scope, key and expiry.
+The text, MiniLM's vector and the answer stay in SQLite until a lookup shortlists the entry, so a
+cache of 100,000 long answers costs little more memory than one of short ones.
+
 Eviction is least recently used, per tenant. Popular questions are asked again soon, so recency
 keeps them; least frequently used would also keep yesterday's favourites long after the TTL
 made their answers suspect, and would need counters aged by hand.
@@ -31,7 +35,7 @@ import faiss
 import numpy as np
 
 from router.cache_guard import PREFILTER_STATIC_COSINE, Profile, judge_profiles, profile, redact
-from router.cache_store import CacheStore, Entry, Prompt
+from router.cache_store import CacheStore, Entry, Prompt, Slot
 from router.config import CacheSettings
 from router.embedding import Embedder
 from router.types import ChatMessage
@@ -103,12 +107,11 @@ class SemanticCache:
         # entries with them, under 1 ms without, on two busy cores).
         faiss.omp_set_num_threads(1)
         self._lock = threading.Lock()
-        self._entries: dict[int, Entry] = {}
-        self._profiles: dict[int, Profile] = {}  # what the guard compares, read once per entry
+        self._slots: dict[int, Slot] = {}
         self._scopes: dict[str, _ScopeIndex] = {}
         self._recency: dict[str, OrderedDict[int, None]] = {}  # per tenant, least recently used first
-        for entry in store.live_entries(clock()):
-            self._add(entry)
+        for slot, vector in store.live_slots(clock()):
+            self._add(slot, vector)
         self._ratings = {tenant: ratings[-RATINGS_KEPT:] for tenant, ratings in store.ratings().items()}
         self._floors = {tenant: learned_threshold(r, settings.target_false_hit_rate) for tenant, r in self._ratings.items()}
 
@@ -122,21 +125,26 @@ class SemanticCache:
             if scope is None:
                 return None, prompt
             exact = self._live(scope.by_key.get(prompt.key), now)
-            if exact is not None:
-                return self._served(exact, 1.0, True, now), prompt
-            shortlist = [(e, self._profiles[entry_id])
-                         for entry_id, cosine in scope.search(prompt.vector, self.settings.candidates)
-                         if cosine >= PREFILTER_STATIC_COSINE and (e := self._live(entry_id, now)) is not None]
+            shortlist = [] if exact is not None else [
+                entry_id for entry_id, cosine in scope.search(prompt.vector, self.settings.candidates)
+                if cosine >= PREFILTER_STATIC_COSINE and self._live(entry_id, now) is not None]
+        if exact is not None:
+            entry = self.store.entries([exact]).get(exact)
+            with self._lock:
+                return (None if entry is None else self._served(entry, 1.0, True, now)), prompt
         if not shortlist:
             return None, prompt
         prompt = self._with_precise(prompt)
-        read = profile(prompt.text)
-        scored = sorted(((self._similarity(prompt, e), e, p) for e, p in shortlist), key=lambda t: -t[0])
-        for similarity, entry, entry_profile in scored:
-            if judge_profiles(*self._comparable(prompt, read, entry, entry_profile), similarity, threshold).accepted:
+        entries = self.store.entries(shortlist).values()
+        scored = sorted(((self._similarity(prompt, e), e) for e in entries), key=lambda t: -t[0])
+        # Reading a long text costs a few tenths of a millisecond: only candidates the threshold
+        # lets through are read.
+        for similarity, entry in itertools.takewhile(lambda t: t[0] >= threshold, scored):
+            if judge_profiles(*self._comparable(prompt, profile(prompt.text), entry), similarity, threshold).accepted:
                 with self._lock:
-                    if entry.entry_id in self._entries:
-                        return self._served(entry, similarity, False, now), prompt
+                    hit = self._served(entry, similarity, False, now)
+                if hit is not None:
+                    return hit, prompt
         return None, prompt
 
     def keeps(self, category: str) -> bool:
@@ -159,7 +167,7 @@ class SemanticCache:
         prompt = self._with_precise(prompt)
         entry = self.store.add_entry(prompt, answer, category, model, self.clock(), self.settings.ttl_seconds[category])
         with self._lock:
-            self._add(entry)
+            self._add(Slot(entry.entry_id, prompt.tenant_id, prompt.scope, prompt.key, entry.expires_at), prompt.vector)
             evicted = self._over_capacity(prompt.tenant_id)
         self.store.delete_entries(evicted)
         return entry
@@ -205,14 +213,7 @@ class SemanticCache:
         cache may hold prompts stored before it said so. Returns how many prompts were sealed."""
         entries, pending = self.store.prompts_with_text(tenant_id)
         sealed = [self._sealed(p) for p in self._all_with_precise([*entries.values(), *pending.values()])]
-        sealed_entries = dict(zip(entries, sealed[:len(entries)]))
-        self.store.seal(sealed_entries, dict(zip(pending, sealed[len(entries):])))
-        with self._lock:
-            for entry_id, prompt in sealed_entries.items():
-                entry = self._entries.get(entry_id)
-                if entry is not None:
-                    entry.prompt = prompt
-                    self._profiles[entry_id] = prompt.redacted
+        self.store.seal(dict(zip(entries, sealed[:len(entries)])), dict(zip(pending, sealed[len(entries):])))
         return len(sealed)
 
     def forget_pending(self, older_than_seconds: float) -> int:
@@ -221,25 +222,30 @@ class SemanticCache:
     def size(self, tenant_id: str | None = None) -> int:
         with self._lock:
             if tenant_id is None:
-                return len(self._entries)
+                return len(self._slots)
             return len(self._recency.get(tenant_id, ()))
 
     def close(self) -> None:
         self.store.close()
 
-    def _served(self, entry: Entry, similarity: float, exact: bool, now: float) -> CacheHit:
+    def _served(self, entry: Entry, similarity: float, exact: bool, now: float) -> CacheHit | None:
+        """A hit on an entry read from the store, unless it left the cache meanwhile. Holds the lock."""
+        if entry.entry_id not in self._slots:
+            return None
         entry.last_used = now
         self._recency[entry.prompt.tenant_id].move_to_end(entry.entry_id)
         self.store.touch(entry.entry_id, now)
         return CacheHit(entry, similarity, exact)
 
-    def _live(self, entry_id: int | None, now: float) -> Entry | None:
-        entry = self._entries.get(entry_id) if entry_id is not None else None
-        if entry is not None and entry.expires_at <= now:
-            self._remove(entry.entry_id)
-            self.store.delete_entries([entry.entry_id])
+    def _live(self, entry_id: int | None, now: float) -> int | None:
+        slot = self._slots.get(entry_id) if entry_id is not None else None
+        if slot is None:
             return None
-        return entry
+        if slot.expires_at <= now:
+            self._remove(entry_id)
+            self.store.delete_entries([entry_id])
+            return None
+        return entry_id
 
     def _with_precise(self, prompt: Prompt) -> Prompt:
         return self._all_with_precise([prompt])[0]
@@ -260,38 +266,36 @@ class SemanticCache:
         """The private form of a prompt already read by MiniLM: no text, the guard's profile in keyed hashes."""
         return replace(prompt, text="", private=True, redacted=redact(profile(prompt.text), self._key))
 
-    def _comparable(self, query: Prompt, read: Profile, entry: Entry,
-                    entry_profile: Profile) -> tuple[Profile, Profile]:
+    def _comparable(self, query: Prompt, read: Profile, entry: Entry) -> tuple[Profile, Profile]:
         """The two profiles the guard compares, in one form: keyed hashes when either prompt is
         private (a tenant that turned privacy on or off may still hold entries of the other form)."""
-        if not (query.private or entry.prompt.sealed):
-            return read, entry_profile
-        return redact(read, self._key), entry_profile if entry.prompt.sealed else redact(entry_profile, self._key)
+        if entry.prompt.sealed:
+            return redact(read, self._key), entry.prompt.redacted
+        entry_profile = entry.guard_profile or profile(entry.prompt.text)  # a file from before guard_profile
+        if query.private:
+            return redact(read, self._key), redact(entry_profile, self._key)
+        return read, entry_profile
 
     def _similarity(self, prompt: Prompt, entry: Entry) -> float:
         if prompt.precise is not None and entry.prompt.precise is not None:
             return float(np.dot(prompt.precise, entry.prompt.precise))
         return float(np.dot(prompt.vector, entry.prompt.vector))
 
-    def _add(self, entry: Entry) -> None:
-        p = entry.prompt
-        scope = self._scopes.setdefault(p.scope, _ScopeIndex(len(p.vector), self.settings.approximate_above))
-        replaced = scope.by_key.get(p.key)
+    def _add(self, slot: Slot, vector: np.ndarray) -> None:
+        scope = self._scopes.setdefault(slot.scope, _ScopeIndex(len(vector), self.settings.approximate_above))
+        replaced = scope.by_key.get(slot.key)
         if replaced is not None:
             self._remove(replaced)
-        self._entries[entry.entry_id] = entry
-        self._profiles[entry.entry_id] = p.redacted if p.redacted is not None else profile(p.text)
-        scope.add(entry.entry_id, p.key, p.vector)
-        self._recency.setdefault(p.tenant_id, OrderedDict())[entry.entry_id] = None
+        self._slots[slot.entry_id] = slot
+        scope.add(slot.entry_id, slot.key, vector)
+        self._recency.setdefault(slot.tenant_id, OrderedDict())[slot.entry_id] = None
 
     def _remove(self, entry_id: int) -> bool:
-        entry = self._entries.pop(entry_id, None)
-        if entry is None:
+        slot = self._slots.pop(entry_id, None)
+        if slot is None:
             return False
-        del self._profiles[entry_id]
-        p = entry.prompt
-        self._scopes[p.scope].remove(entry_id, p.key)
-        self._recency[p.tenant_id].pop(entry_id, None)
+        self._scopes[slot.scope].remove(entry_id, slot.key)
+        self._recency[slot.tenant_id].pop(entry_id, None)
         return True
 
     def _over_capacity(self, tenant_id: str) -> list[int]:
@@ -307,47 +311,52 @@ class SemanticCache:
 class _ScopeIndex:
     """One scope's vectors in FAISS (inner product on unit vectors = cosine): exact search while
     small, HNSW beyond `approximate_above` entries. Removal leaves a tombstone (HNSW cannot delete)
-    until tombstones reach a quarter of the live entries and the index is rebuilt."""
+    until tombstones reach a quarter of the live entries and the index is rebuilt from the vectors
+    FAISS holds: no second copy is kept."""
 
     def __init__(self, dim: int, approximate_above: int):
         self.dim = dim
         self.approximate_above = approximate_above
         self.by_key: dict[str, int] = {}
-        self.vectors: dict[int, np.ndarray] = {}
+        self.ids: set[int] = set()
         self._index = self._new_index(approximate=False)
         self._approximate = False
         self._tombstones = 0
 
     def add(self, entry_id: int, key: str, vector: np.ndarray) -> None:
         self.by_key[key] = entry_id
-        self.vectors[entry_id] = np.asarray(vector, dtype=np.float32)
-        if not self._approximate and len(self.vectors) > self.approximate_above:
+        self.ids.add(entry_id)
+        self._index.add_with_ids(np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                                 np.array([entry_id], dtype=np.int64))
+        if not self._approximate and len(self.ids) > self.approximate_above:
             self._rebuild()
-        else:
-            self._index.add_with_ids(self.vectors[entry_id].reshape(1, -1), np.array([entry_id], dtype=np.int64))
 
     def remove(self, entry_id: int, key: str) -> None:
         if self.by_key.get(key) == entry_id:
             del self.by_key[key]
-        if self.vectors.pop(entry_id, None) is not None:
+        if entry_id in self.ids:
+            self.ids.remove(entry_id)
             self._tombstones += 1
-            if self._tombstones > max(16, len(self.vectors) // 4):
+            if self._tombstones > max(16, len(self.ids) // 4):
                 self._rebuild()
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if not self.vectors:
+        if not self.ids:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         similarities, ids = self._index.search(query, min(k + self._tombstones, k + 64))
-        return [(int(i), float(s)) for i, s in zip(ids[0], similarities[0]) if int(i) in self.vectors][:k]
+        return [(int(i), float(s)) for i, s in zip(ids[0], similarities[0]) if int(i) in self.ids][:k]
 
     def _rebuild(self) -> None:
-        self._approximate = len(self.vectors) > self.approximate_above
+        stored = faiss.downcast_index(self._index.index)
+        vectors = stored.reconstruct_n(0, stored.ntotal)
+        ids = faiss.vector_to_array(self._index.id_map)
+        live = np.fromiter((int(i) in self.ids for i in ids), dtype=bool, count=len(ids))
+        self._approximate = len(self.ids) > self.approximate_above
         self._index = self._new_index(self._approximate)
         self._tombstones = 0
-        if self.vectors:
-            ids = np.fromiter(self.vectors, dtype=np.int64, count=len(self.vectors))
-            self._index.add_with_ids(np.stack(list(self.vectors.values())), ids)
+        if live.any():
+            self._index.add_with_ids(vectors[live], ids[live])
 
     def _new_index(self, approximate: bool) -> faiss.Index:
         if not approximate:

@@ -23,12 +23,13 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from router.cache_guard import Profile
+from router.cache_guard import Profile, profile
 from router.sqlite import add_missing_columns
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS entries (
     last_used REAL NOT NULL,
     vector BLOB NOT NULL,
     precise BLOB,
-    profile TEXT
+    profile TEXT,
+    guard_profile TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_by_tenant ON entries (tenant_id);
 CREATE TABLE IF NOT EXISTS pending (
@@ -76,7 +78,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 # Columns added after the first release: a cache file written before them is extended. A sealed
 # prompt's redacted profile, as JSON; NULL for a prompt stored with its text.
-_LATER_COLUMNS = {"entries": {"profile": "TEXT"}, "pending": {"profile": "TEXT"}}
+_LATER_COLUMNS = {"entries": {"profile": "TEXT", "guard_profile": "TEXT"}, "pending": {"profile": "TEXT"}}
 # meta: the key of the redacted profiles' hashes, and whether the file has been scrubbed of deleted
 # content since secure_delete (a file this version created never held any).
 _KEY, _SCRUBBED = "redaction_key", "scrubbed"
@@ -101,6 +103,17 @@ class Prompt:
         return self.redacted is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """What the cache keeps in memory of an entry; the rest stays on disk until a lookup needs it."""
+
+    entry_id: int
+    tenant_id: str
+    scope: str
+    key: str
+    expires_at: float
+
+
 @dataclass
 class Entry:
     entry_id: int
@@ -111,6 +124,9 @@ class Entry:
     created_at: float
     expires_at: float
     last_used: float
+    # The guard's profile of a prompt kept in plain text, read once when stored: reading a long
+    # text again at every lookup that shortlists it would cost tenths of a millisecond.
+    guard_profile: Profile | None = None
 
 
 class CacheStore:
@@ -152,20 +168,32 @@ class CacheStore:
             raise
         return db
 
-    def live_entries(self, now: float) -> list[Entry]:
-        """Every unexpired entry, oldest use first; expired ones are deleted on the way."""
+    def live_slots(self, now: float) -> Iterator[tuple[Slot, np.ndarray]]:
+        """What the in-memory index needs of every unexpired entry, oldest use first; expired
+        entries are deleted on the way."""
         with self._lock:
             self._db.execute("DELETE FROM entries WHERE expires_at <= ?", (now,))
-            rows = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY last_used").fetchall()
-        return [_entry_from_row(row) for row in rows]
+            rows = self._db.execute("SELECT entry_id, tenant_id, scope, key, vector, expires_at FROM entries "
+                                    "ORDER BY last_used").fetchall()
+        for entry_id, tenant_id, scope, key, vector, expires_at in rows:
+            yield Slot(entry_id, tenant_id, scope, key, expires_at), _vector(vector)
+
+    def entries(self, entry_ids: list[int]) -> dict[int, Entry]:
+        """These entries in full (text or sealed profile, vectors, answer), by id; missing ones left out."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE entry_id IN "
+                                    f"({', '.join('?' * len(entry_ids))})", entry_ids).fetchall()
+        return {row[0]: _entry_from_row(row) for row in rows}
 
     def add_entry(self, prompt: Prompt, answer: str, category: str, model: str, now: float, ttl: float) -> Entry:
+        guard_profile = None if prompt.sealed else profile(prompt.text)
         row = {**_prompt_row(prompt), "answer": answer, "category": category, "model": model,
-               "created_at": now, "expires_at": now + ttl, "last_used": now}
+               "created_at": now, "expires_at": now + ttl, "last_used": now,
+               "guard_profile": None if guard_profile is None else _profile_json(guard_profile)}
         with self._lock:
             cursor = self._db.execute(
                 f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-        return Entry(int(cursor.lastrowid), prompt, answer, category, model, now, now + ttl, now)
+        return Entry(int(cursor.lastrowid), prompt, answer, category, model, now, now + ttl, now, guard_profile)
 
     def delete_entries(self, entry_ids: list[int]) -> None:
         with self._lock:
@@ -213,7 +241,7 @@ class CacheStore:
         """Store these sealed prompts in place of the rows they came from, then make sure no copy
         of the old text is left in the file: one VACUUM for a file that may still hold content
         deleted before secure_delete, and the write-ahead log emptied of the old pages."""
-        updates = {("entries", "entry_id"): [(_prompt_row(p), i) for i, p in entries.items()],
+        updates = {("entries", "entry_id"): [({**_prompt_row(p), "guard_profile": None}, i) for i, p in entries.items()],
                    ("pending", "decision_id"): [(_prompt_row(p), i) for i, p in pending.items()]}
         with self._lock:
             self._db.execute("BEGIN")
@@ -252,7 +280,7 @@ class CacheStore:
 _PROMPT_FIELDS = ["tenant_id", "scope", "key", "text", "vector", "precise", "profile"]
 _PROMPT_COLUMNS = ", ".join(_PROMPT_FIELDS)
 _ENTRY_COLUMNS = ", ".join(["entry_id", *_PROMPT_FIELDS, "answer", "category", "model", "created_at",
-                            "expires_at", "last_used"])
+                            "expires_at", "last_used", "guard_profile"])
 
 
 def _prompt_row(prompt: Prompt) -> dict:
@@ -277,7 +305,9 @@ def _prompt_from_row(row: tuple) -> Prompt:
 
 def _entry_from_row(row: tuple) -> Entry:
     n = len(_PROMPT_FIELDS)
-    return Entry(row[0], _prompt_from_row(row[1 : 1 + n]), *row[1 + n :])
+    *fields, guard_profile = row[1 + n :]
+    return Entry(row[0], _prompt_from_row(row[1 : 1 + n]), *fields,
+                 None if guard_profile is None else _profile_from_json(guard_profile))
 
 
 def _profile_json(read: Profile) -> str:

@@ -7,6 +7,8 @@ usually on the same topic, which is exactly where a cache serves wrong answers.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import tempfile
 import time
@@ -127,11 +129,11 @@ def lookup_scaling(sizes: list[int], embedder: Embedder, queries: int = 2000, se
     results = {}
     for size in sizes:
         stored, asked = _stream_split(size, queries, seed)
+        vectors = _embed(embedder, stored)
         with tempfile.TemporaryDirectory(prefix="banditroute-cache-scale-") as tmp:
             before = _rss_mb()
             cache = SemanticCache(CacheSettings(capacity_per_tenant=size), CacheStore(Path(tmp) / "cache.sqlite"))
             start = time.perf_counter()
-            vectors = _embed(embedder, stored)
             for i, text in enumerate(tqdm(stored, desc=f"filling {size:,}", unit="entry", leave=False)):
                 _store(cache, f"d{i}", _prompt(text, vectors[i], vectors[i]))
             fill_seconds = time.perf_counter() - start
@@ -169,7 +171,10 @@ def _stream_split(size: int, queries: int, seed: int) -> tuple[list[str], list[s
 
 
 def _rss_mb() -> float:
-    """Resident memory now (not the peak), from /proc."""
+    """Resident memory now (not the peak), from /proc, once freed heap has gone back to the system:
+    the benchmark's own garbage would otherwise count as the cache's."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

@@ -197,6 +197,31 @@ def test_the_approximate_index_recalls_over_95_percent_of_exact_search():
     assert np.mean(found) >= 0.95
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 59)), min_size=1, max_size=200),
+       st.sampled_from([10**9, 20]))
+def test_the_index_finds_exactly_the_live_vectors_through_removals_and_rebuilds(operations, approximate_above):
+    """Removals rebuild the index from the vectors FAISS holds (no second copy): whatever the
+    sequence, each live entry is its own nearest neighbour and a removed one is never returned."""
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(60, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index, live, next_id = _ScopeIndex(DIM, approximate_above), {}, 0
+    for add, which in operations:
+        if add:
+            index.add(next_id, f"k{next_id}", vectors[which])
+            live[next_id], next_id = which, next_id + 1
+        elif live:
+            gone = sorted(live)[which % len(live)]
+            index.remove(gone, f"k{gone}")
+            del live[gone]
+    assert index.ids == set(live)
+    for entry_id, which in live.items():
+        found = index.search(vectors[which], 60)
+        assert {i for i, _ in found} <= set(live)
+        assert found[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_nothing_is_learned_while_poor_hits_stay_within_the_target():
     assert learned_threshold([], 0.01) == 0.0
     assert learned_threshold([(0.97, True)] * 50, 0.01) == 0.0
