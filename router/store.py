@@ -118,7 +118,11 @@ class DecisionLog(Protocol):
 
 
 class SQLiteDecisionLog:
-    """One connection behind a lock: SQLite serialises writers anyway, and this keeps it simple."""
+    """One connection behind a lock for writes and reports: SQLite serialises writers anyway.
+
+    Feedback's look-up of its decision has a connection of its own: in WAL mode a reader need not
+    wait for a writer, and on the shared connection each look-up queued behind another call's
+    commit and its fsync."""
 
     def __init__(self, path: Path, synchronous: str = "FULL"):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +137,8 @@ class SQLiteDecisionLog:
         self._db.execute("CREATE INDEX IF NOT EXISTS decisions_awaiting ON decisions (created_at) "
                          "WHERE awaiting_feedback = 1")
         self._lock = threading.Lock()
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._reader_lock = threading.Lock()
 
     def record_decision(self, decision: Decision, context: Context) -> None:
         """The decision and the rules that matched it, in one transaction."""
@@ -165,8 +171,8 @@ class SQLiteDecisionLog:
         self._db.execute("COMMIT")
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
-        with self._lock:
-            row = self._db.execute(
+        with self._reader_lock:
+            row = self._reader.execute(
                 f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE decision_id = ?", (decision_id,)
             ).fetchone()
         if row is None:
@@ -275,7 +281,8 @@ class SQLiteDecisionLog:
         return [Alert(*row) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
+            self._reader.close()
             self._db.close()
 
 
