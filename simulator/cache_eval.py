@@ -78,11 +78,11 @@ def evaluate(pairs: list[Pair], router_embedder: Embedder, precise: Embedder, se
     cache = SemanticCache(settings, CacheStore(data_dir / "cache.sqlite"), precise)
     try:
         entry_pair = {}
-        for i, pair in enumerate(tqdm(pairs, desc="storing text_a", unit="entry", leave=False)):
+        for i, pair in enumerate(tqdm(pairs, desc="storing text_a", unit="entry", leave=False, disable=None)):
             entry = _store(cache, f"a{i}", _prompt(pair.text_a, a_router[i], a_precise[i]))
             entry_pair[entry.entry_id] = i
         hits, latencies = [], []
-        for i, pair in enumerate(tqdm(pairs, desc="looking up text_b", unit="query", leave=False)):
+        for i, pair in enumerate(tqdm(pairs, desc="looking up text_b", unit="query", leave=False, disable=None)):
             query = _prompt(pair.text_b, b_router[i], b_precise[i])
             start = time.perf_counter()
             hit, _ = cache.lookup(query, threshold)
@@ -134,7 +134,7 @@ def lookup_scaling(sizes: list[int], embedder: Embedder, queries: int = 2000, se
             before = _rss_mb()
             cache = SemanticCache(CacheSettings(capacity_per_tenant=size), CacheStore(Path(tmp) / "cache.sqlite"))
             start = time.perf_counter()
-            for i, text in enumerate(tqdm(stored, desc=f"filling {size:,}", unit="entry", leave=False)):
+            for i, text in enumerate(tqdm(stored, desc=f"filling {size:,}", unit="entry", leave=False, disable=None)):
                 _store(cache, f"d{i}", _prompt(text, vectors[i], vectors[i]))
             fill_seconds = time.perf_counter() - start
             latencies, hits = [], 0
