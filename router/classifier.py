@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from router.categories import CATEGORIES, SECURITY_CRITICAL
-from router.embedding import Embedder
+from router.embedding import Embedder, unit_rows
 
 # Mean of the k best similarities: one near-duplicate exemplar should not decide alone, yet a
 # category made of several tight clusters (e.g. chat: greetings, support, role play) is not
@@ -231,7 +231,7 @@ class Classifier:
         # cosine with the exemplars is 0.83 (MiniLM's 0.17), and its categories' scores span a
         # median 0.06 from best to worst, too little to tell security apart.
         self._centre = vectors.mean(axis=0)
-        self._matrix = _unit_rows(vectors - self._centre)
+        self._matrix = unit_rows(vectors - self._centre)
         self._rows = _category_rows([len(exemplars[category]) for category in CATEGORIES])
 
     def classify(self, text: str, embedding: np.ndarray, task_hint: str = "") -> Classification:
@@ -333,11 +333,6 @@ def _category_rows(counts: list[int]) -> np.ndarray:
         rows[row, :count] = np.arange(start, start + count)
         start += count
     return rows
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def _margin_confidence(margin: float) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.embedding import EMBEDDING_DIM, cache_dir
+from router.embedding import EMBEDDING_DIM, cache_dir, unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ class StaticEmbedder:
         for row, encoding in enumerate(encodings):
             if encoding.ids:
                 vectors[row] = self._table[encoding.ids].sum(axis=0)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        return unit_rows(vectors)
 
 
 def load_or_distil(path: Path) -> np.ndarray:
