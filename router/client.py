@@ -37,7 +37,17 @@ class RouterClient:
 
     def feedback(self, request: FeedbackRequest) -> dict:
         response = self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
-        return {"reward": response.reward, "actual_cost_usd": response.actual_cost_usd}
+        return _feedback_response_to_dict(response)
+
+    def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
+        """Each feedback's outcome, in order: its reward and cost, or the status code's name and
+        message that refused it."""
+        response = self._stub.FeedbackBatch(
+            router_pb2.FeedbackBatchRequest(feedbacks=[wire.feedback_request_to_pb(r) for r in requests]),
+            timeout=self.timeout)
+        return [_feedback_response_to_dict(o.response) if o.code == 0
+                else {"code": status_name(o.code), "message": o.message}
+                for o in response.outcomes]
 
     def invalidate_cache(self, tenant_id: str) -> int:
         """Drop a tenant's cached answers; returns how many there were."""
@@ -100,3 +110,15 @@ class _Authorized:
     def __getattr__(self, method: str):
         call = getattr(self._stub, method)
         return lambda request, **kwargs: call(request, metadata=self._metadata, **kwargs)
+
+
+def _feedback_response_to_dict(response: router_pb2.FeedbackResponse) -> dict:
+    return {"reward": response.reward, "actual_cost_usd": response.actual_cost_usd}
+
+
+def status_name(code: int) -> str:
+    """The name of a gRPC status code given as its number (as a FeedbackOutcome carries it)."""
+    return _CODE_NAMES.get(code, str(code))
+
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}

@@ -22,6 +22,7 @@ from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidAr
                            ResourceExhausted, RouterError, Unauthenticated)
 from router.generated import router_pb2, router_pb2_grpc
 from router.service import RouterService, open_service
+from router.types import FeedbackRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             tenant = self._caller(context).tenant
             record = self.service.feedback(wire.feedback_request_from_pb(request), tenant)
             return wire.feedback_record_to_pb(record)
+
+    def FeedbackBatch(self, request, context):
+        with _status_from_errors(context):
+            tenant = self._caller(context).tenant
+            outcomes = self.service.feedback_batch([wire.feedback_request_from_pb(f) for f in request.feedbacks],
+                                                   tenant)
+            return router_pb2.FeedbackBatchResponse(outcomes=[_feedback_outcome(o) for o in outcomes])
 
     def InvalidateCache(self, request, context):
         with _status_from_errors(context):
@@ -145,7 +153,19 @@ def _status_from_errors(context: grpc.ServicerContext):
     try:
         yield
     except RouterError as exc:
-        context.abort(_STATUS.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION), str(exc))
+        context.abort(_status_of(exc), str(exc))
+
+
+def _status_of(error: RouterError) -> grpc.StatusCode:
+    return _STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
+
+
+def _feedback_outcome(outcome: FeedbackRecord | RouterError) -> router_pb2.FeedbackOutcome:
+    """One feedback of a batch: learned, or refused with the status it would have got alone."""
+    if isinstance(outcome, RouterError):
+        code, _ = _status_of(outcome).value
+        return router_pb2.FeedbackOutcome(code=code, message=str(outcome))
+    return router_pb2.FeedbackOutcome(response=wire.feedback_record_to_pb(outcome))
 
 
 class RunningServer:

@@ -35,9 +35,9 @@ from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
 from router.types import (BudgetMode, CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, LedgerEntry,
                           Reason, RouteRequest, RuleMatch)
-from router.errors import AlreadyExists, Blocked, NotFound, ResourceExhausted
-from router.validation import (validate_feedback, validate_group_by, validate_report, validate_route,
-                               validate_rule_id, validate_tenant_id)
+from router.errors import Blocked, InvalidArgument, NotFound, ResourceExhausted, RouterError
+from router.validation import (validate_batch_size, validate_feedback, validate_group_by, validate_report,
+                               validate_route, validate_rule_id, validate_tenant_id)
 
 log = logging.getLogger(__name__)
 
@@ -223,16 +223,38 @@ class RouterService:
 
     def feedback(self, request: FeedbackRequest, tenant_id: str | None = None) -> FeedbackRecord:
         """Learn from one answer. With `tenant_id`, the decision must be that tenant's."""
-        validate_feedback(request, self.settings)
-        decision, context = self.log.decision(request.decision_id)
-        if tenant_id is not None and decision.tenant_id != tenant_id:
-            # The same words as for a missing decision: another tenant's ids stay unknowable.
-            raise NotFound(f"decision {request.decision_id!r} is not in the log")
-        record = self._settle(decision, request)
-        self._record(decision, context, record)
-        if self.cache is not None:
-            self._update_cache(decision, request, record)
-        return record
+        outcome, = self.feedback_batch([request], tenant_id)
+        if isinstance(outcome, RouterError):
+            raise outcome
+        return outcome
+
+    def feedback_batch(self, requests: list[FeedbackRequest],
+                       tenant_id: str | None = None) -> list[FeedbackRecord | RouterError]:
+        """Learn from many answers: each one's record, or the error that refused it alone. The
+        accepted ones are logged in one transaction, so a batch costs one fsync."""
+        validate_batch_size("feedbacks", len(requests), self.settings.limits.max_batch)
+        outcomes: list[FeedbackRecord | RouterError | None] = [None] * len(requests)
+        valid = []
+        for i, request in enumerate(requests):
+            try:
+                validate_feedback(request, self.settings)
+                valid.append(i)
+            except InvalidArgument as exc:
+                outcomes[i] = exc
+        logged = self.log.decisions([requests[i].decision_id for i in valid])
+        settled = []
+        for i in valid:
+            decision, context = logged.get(requests[i].decision_id, (None, None))
+            # Another tenant's decision gets the same words as a missing one: its ids stay unknowable.
+            if decision is None or tenant_id is not None and decision.tenant_id != tenant_id:
+                outcomes[i] = NotFound(f"decision {requests[i].decision_id!r} is not in the log")
+            else:
+                settled.append((i, decision, context, self._settle(decision, requests[i])))
+        for (i, decision, _, record), error in zip(settled, self._record([s[1:] for s in settled])):
+            outcomes[i] = error or record
+            if error is None and self.cache is not None:
+                self._update_cache(decision, requests[i], record)
+        return outcomes
 
     def expire_overdue(self) -> int:
         """Decisions that waited `feedback_wait_hours` for feedback in vain are marked expired and,
@@ -255,20 +277,23 @@ class RouterService:
 
     def _learn_expired(self, decision: Decision, context: Context, quality: float) -> None:
         record = replace(self._settle(decision, FeedbackRequest(decision.decision_id, quality)), expired=True)
-        try:
-            self._record(decision, context, record)
-        except AlreadyExists:
-            pass  # the feedback arrived while the decision was being expired: it wins
+        # AlreadyExists: the feedback arrived while the decision was being expired, and it wins.
+        self._record([(decision, context, record)])
 
-    def _record(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
-        """Log, learn and account one outcome, in the log's order (which replay after a crash repeats)."""
+    def _record(self, outcomes: list[tuple[Decision, Context, FeedbackRecord]]) -> list[RouterError | None]:
+        """Log, learn and account outcomes, in the log's order (which replay after a crash repeats);
+        for each, the error that kept it from the log, if any."""
         with self._feedback_lock:
-            seq = self.log.record_feedback(record)
-            self._learn(decision, context, record)
-            self._learned_seq = seq
-            self._account(decision, record)
-            if seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
+            logged = self.log.record_feedback([record for _, _, record in outcomes])
+            for (decision, context, record), seq in zip(outcomes, logged):
+                if isinstance(seq, RouterError):
+                    continue
+                self._learn(decision, context, record)
+                self._learned_seq = seq
+                self._account(decision, record)
+            if self._learned_seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
                 self.snapshot()
+        return [seq if isinstance(seq, RouterError) else None for seq in logged]
 
     def _account(self, decision: Decision, record: FeedbackRecord) -> None:
         """The call's real cost settles its budget reservation and joins the spend the anomaly

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from router.anomalies import Alert
-from router.errors import AlreadyExists, NotFound
+from router.errors import AlreadyExists, NotFound, RouterError
 from router.rule_book import RuleCount
 from router.sqlite import add_missing_columns
 from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
@@ -95,10 +95,12 @@ class DecisionLog(Protocol):
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]: ...
 
+    def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]: ...
+
     def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
                             at: float) -> None: ...
 
-    def record_feedback(self, record: FeedbackRecord) -> int: ...
+    def record_feedback(self, records: list[FeedbackRecord]) -> list[int | RouterError]: ...
 
     def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]: ...
 
@@ -171,32 +173,45 @@ class SQLiteDecisionLog:
         self._db.execute("COMMIT")
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
-        with self._reader_lock:
-            row = self._reader.execute(
-                f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE decision_id = ?", (decision_id,)
-            ).fetchone()
-        if row is None:
+        found = self.decisions([decision_id])
+        if decision_id not in found:
             raise NotFound(f"decision {decision_id!r} is not in the log")
-        return _decision_from_row(row)
+        return found[decision_id]
 
-    def record_feedback(self, record: FeedbackRecord) -> int:
-        """Log a feedback once; its sequence number orders learning for replay after a restart."""
+    def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]:
+        """The logged ones among `decision_ids`, by id."""
+        found = {}
+        for start in range(0, len(decision_ids), _MAX_PARAMETERS):
+            chunk = decision_ids[start : start + _MAX_PARAMETERS]
+            with self._reader_lock:
+                rows = self._reader.execute(
+                    f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE decision_id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            found.update((row[0], _decision_from_row(row)) for row in rows)
+        return found
+
+    def record_feedback(self, records: list[FeedbackRecord]) -> list[int | RouterError]:
+        """Log each feedback once, all in one transaction (one fsync however many). Each gets its
+        sequence number, which orders learning for replay after a restart, or the error that
+        refused it alone: AlreadyExists when its decision has feedback, NotFound when it has no
+        decision."""
+        with self._lock, self._transaction():
+            return [self._insert_feedback(record) for record in records]
+
+    def _insert_feedback(self, record: FeedbackRecord) -> int | RouterError:
         # Not asdict: its deep copy cost a tenth of a whole Feedback.
         row = {name: getattr(record, name) for name in _FEEDBACK_FIELDS}
-        with self._lock:
-            try:
-                with self._transaction():
-                    cursor = self._db.execute(
-                        f"INSERT INTO feedback ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                        tuple(row.values()),
-                    )
-                    self._db.execute("UPDATE decisions SET awaiting_feedback = NULL WHERE decision_id = ?",
-                                     (record.decision_id,))
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" in str(exc):
-                    raise AlreadyExists(self._why_answered(record.decision_id)) from exc
-                raise NotFound(f"decision {record.decision_id!r} is not in the log") from exc
-            return int(cursor.lastrowid)
+        try:
+            # A refused INSERT undoes only itself: the transaction and the others' rows go on.
+            cursor = self._db.execute(
+                f"INSERT INTO feedback ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                return AlreadyExists(self._why_answered(record.decision_id))
+            return NotFound(f"decision {record.decision_id!r} is not in the log")
+        self._db.execute("UPDATE decisions SET awaiting_feedback = NULL WHERE decision_id = ?", (record.decision_id,))
+        return int(cursor.lastrowid)
 
     def _why_answered(self, decision_id: str) -> str:
         expired, = self._db.execute("SELECT COALESCE(expired, 0) FROM feedback WHERE decision_id = ?",
@@ -287,6 +302,7 @@ class SQLiteDecisionLog:
 
 
 _FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
+_MAX_PARAMETERS = 500  # ids per IN (...): well under SQLite's limit on a statement's parameters
 _NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0"}  # what a log written before the column reads
 _FEEDBACK_COLUMNS = ", ".join(
     f"COALESCE(f.{c}, {_NEUTRAL[c]})" if c in _NEUTRAL else f"f.{c}" for c in _FEEDBACK_FIELDS

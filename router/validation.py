@@ -118,6 +118,11 @@ def validate_feedback(request: FeedbackRequest, settings: Settings) -> None:
         _check_encodable("response_text", request.response_text)
 
 
+def validate_batch_size(field: str, size: int, limit: int) -> None:
+    """A batch carries at least one item, and no more than the limit."""
+    _check_count(field, size, 1, limit)
+
+
 def validate_tenant_id(tenant_id: str, settings: Settings) -> None:
     """The tenant an admin or report request acts on."""
     _check_id("tenant_id", tenant_id, settings.limits)

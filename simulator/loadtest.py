@@ -21,6 +21,7 @@ gone.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import random
@@ -36,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from router import wire
-from router.client import auth_metadata
+from router.client import auth_metadata, status_name
 from router.generated import router_pb2, router_pb2_grpc
 from router.types import ChatMessage, RouteRequest
 from simulator.traffic import SyntheticPrompt, distinct_prompts
@@ -147,28 +148,39 @@ def loadtest_command(addr: str, clients: int, rps: float, duration: float, feedb
     return 0 if report.rpcs[ROUTE].ok else 1
 
 
-def run_feedback_burst(addr: str, decision_ids: list[str], clients: int, *, api_key: str | None = None,
-                       deadline: float = 5.0) -> RpcFigures:
+def run_feedback_burst(addr: str, decision_ids: list[str], clients: int, *, batch: int = 1,
+                       api_key: str | None = None, deadline: float = 5.0) -> RpcFigures:
     """Feedback for each of `decision_ids` once, from `clients` concurrent clients, as fast as the
-    server answers: how many Feedback calls a second it takes."""
-    return asyncio.run(_feedback_burst(addr, decision_ids, clients, auth_metadata(api_key), deadline))
+    server answers: how many feedbacks a second it takes. With `batch` > 1, each call is a
+    FeedbackBatch of that many; `ok` counts feedbacks, the latency is per call."""
+    return asyncio.run(_feedback_burst(addr, decision_ids, clients, batch, auth_metadata(api_key), deadline))
 
 
-async def _feedback_burst(addr: str, decision_ids: list[str], clients: int, metadata: tuple,
+async def _feedback_burst(addr: str, decision_ids: list[str], clients: int, batch: int, metadata: tuple,
                           deadline: float) -> RpcFigures:
     tally, ids = _Tally(), iter(decision_ids)  # one iterator shared by the clients: each id is sent once
 
+    async def send(stub: router_pb2_grpc.RouterStub, requests: list[router_pb2.FeedbackRequest]) -> int:
+        """How many of `requests` the server learned."""
+        if batch == 1:
+            await stub.Feedback(requests[0], timeout=deadline, metadata=metadata)
+            return 1
+        answer = await stub.FeedbackBatch(router_pb2.FeedbackBatchRequest(feedbacks=requests), timeout=deadline,
+                                          metadata=metadata)
+        tally.errors.update(status_name(o.code) for o in answer.outcomes if o.code)
+        return sum(1 for o in answer.outcomes if o.code == 0)
+
     async def client(stub: router_pb2_grpc.RouterStub) -> None:
-        for decision_id in ids:
-            request = router_pb2.FeedbackRequest(decision_id=decision_id, quality=0.8, output_tokens=200)
-            tally.sent += 1
+        while chunk := list(itertools.islice(ids, batch)):
+            requests = [router_pb2.FeedbackRequest(decision_id=i, quality=0.8, output_tokens=200) for i in chunk]
+            tally.sent += len(requests)
             start = time.perf_counter()
             try:
-                await stub.Feedback(request, timeout=deadline, metadata=metadata)
+                learned = await send(stub, requests)
             except grpc.aio.AioRpcError as exc:
-                tally.errors[exc.code().name] += 1
+                tally.errors[exc.code().name] += len(requests)
                 continue
-            tally.latencies.append(time.perf_counter() - start)
+            tally.passed(time.perf_counter() - start, learned)
 
     async with grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS) as channel:
         stub = router_pb2_grpc.RouterStub(channel)
@@ -180,8 +192,14 @@ async def _feedback_burst(addr: str, decision_ids: list[str], clients: int, meta
 @dataclass
 class _Tally:
     sent: int = 0
+    ok: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds, OK calls only
     errors: Counter = field(default_factory=Counter)
+
+    def passed(self, latency: float, items: int = 1) -> None:
+        """A call answered OK in `latency` seconds, carrying `items` that were accepted."""
+        self.latencies.append(latency)
+        self.ok += items
 
     def figures(self, duration: float) -> RpcFigures:
         latency = {}
@@ -189,8 +207,7 @@ class _Tally:
             ms = np.asarray(self.latencies) * 1000
             p50, p95, p99 = np.percentile(ms, [50, 95, 99])
             latency = {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(ms.max())}
-        ok = len(self.latencies)
-        return RpcFigures(self.sent, ok, ok / duration, latency, dict(self.errors))
+        return RpcFigures(self.sent, self.ok, self.ok / duration, latency, dict(self.errors))
 
 
 @dataclass(frozen=True)
@@ -305,7 +322,7 @@ class _Load:
         return ended
 
     def _status(self) -> str:
-        return "  ".join(f"{name} ok {len(t.latencies)} err {sum(t.errors.values())}"
+        return "  ".join(f"{name} ok {t.ok} err {sum(t.errors.values())}"
                          for name, t in self.tallies.items())
 
     async def _client(self, stub: router_pb2_grpc.RouterStub, schedule: _Schedule, rng: random.Random) -> None:
@@ -346,5 +363,5 @@ class _Load:
         except grpc.aio.AioRpcError as exc:
             tally.errors[exc.code().name] += 1
             return None
-        tally.latencies.append(time.perf_counter() - counts_from)
+        tally.passed(time.perf_counter() - counts_from)
         return response

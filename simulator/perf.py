@@ -2,9 +2,10 @@
 
 Measured here, in this order: the raw embedding forward (MiniLM, the floor a full transformer pass
 per request would set, and the static table the service routes with), Route in process, Route
-over gRPC one call at a time, Route throughput at 8 and 32 concurrent clients, Feedback per second,
-the server's resident memory, and semantic-cache lookups at 10,000 and 100,000 entries. Prompts of
-at most 64 tokens, as the speed goals are stated; every Route a cache miss (distinct prompts).
+over gRPC one call at a time, Route throughput at 8 and 32 concurrent clients, Feedback per second
+(one a call, and in batches), the server's resident memory, and semantic-cache lookups at 10,000
+and 100,000 entries. Prompts of at most 64 tokens, as the speed goals are stated; every Route a
+cache miss (distinct prompts).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ WARMUP = 20
 LOAD_CLIENTS = (8, 32)
 # Distinct prompts per second of each load: more than one server routes, so no Route is a repeat.
 LOAD_PROMPTS_PER_S = 700
+# Feedbacks per FeedbackBatch call in the batched burst: what a callback grading in bulk might send.
+FEEDBACK_BATCH = 100
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -113,9 +116,11 @@ def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPro
                 figures[f"route_{clients}_clients"] = {"per_s": load.ok_per_s, **load.latency_ms,
                                                        "errors": sum(load.errors.values()),
                                                        "routes": load.ok, "distinct": len(load_prompts)}
-            burst = run_feedback_burst(server.addr, acks.routed[:feedbacks], 8, api_key=server.dev_key)
-            figures["feedback_8_clients"] = {"per_s": burst.ok_per_s, **burst.latency_ms,
-                                             "errors": sum(burst.errors.values())}
+            for key, batch, ids in (("feedback_8_clients", 1, acks.routed[:feedbacks]),
+                                    ("feedback_batched_8_clients", FEEDBACK_BATCH, acks.routed[feedbacks:2 * feedbacks])):
+                burst = run_feedback_burst(server.addr, ids, 8, batch=batch, api_key=server.dev_key)
+                figures[key] = {"per_s": burst.ok_per_s, **burst.latency_ms, "errors": sum(burst.errors.values()),
+                                "batch": batch}
             figures["server_rss_mb"] = rss_mb(server.process.pid)
     return figures
 
@@ -143,7 +148,8 @@ def report(f: dict) -> str:
         lines.append(f"{label:30}{f[key]['p50']:>9.2f}{f[key]['p95']:>9.2f}{f[key]['p99']:>9.2f}")
     lines.append(f"Route over gRPC p50 / MiniLM forward p50: {f['route_over_embedding_p50']:.2f}")
     for key, label in [(f"route_{c}_clients", f"Route, {c} clients") for c in LOAD_CLIENTS] + \
-            [("feedback_8_clients", "Feedback, 8 clients")]:
+            [("feedback_8_clients", "Feedback, 8 clients"),
+             ("feedback_batched_8_clients", f"Feedback, {FEEDBACK_BATCH} a call")]:
         load = f[key]
         repeats = load.get("routes", 0) - load.get("distinct", 0)
         lines.append(f"{label:30}{load['per_s']:>8.1f}/s  p50 {load.get('p50', float('nan')):.1f}  "

@@ -131,6 +131,7 @@ def status_of(call) -> grpc.StatusCode:
 EVERY_CALL = {
     "Route": pb.RouteRequest(tenant_id="acme", messages=[pb.ChatMessage(role="user", content="hi there")]),
     "Feedback": pb.FeedbackRequest(decision_id="0" * 32, quality=0.5),
+    "FeedbackBatch": pb.FeedbackBatchRequest(feedbacks=[pb.FeedbackRequest(decision_id="0" * 32, quality=0.5)]),
     "InvalidateCache": pb.InvalidateCacheRequest(tenant_id="acme"),
     "ListRules": pb.ListRulesRequest(tenant_id="acme"),
     "PutRule": pb.PutRuleRequest(tenant_id="acme", rule=pb.Rule(id="r")),
@@ -190,6 +191,7 @@ def test_feedback_on_another_tenants_decision_is_not_found_and_changes_nothing(s
         theirs = globex.route(ask("globex", "Name three rivers in Europe."))["decision_id"]
         error = status_of(lambda: acme.feedback(FeedbackRequest(theirs, 0.0)))
         assert error == grpc.StatusCode.NOT_FOUND
+        assert acme.feedback_batch([FeedbackRequest(theirs, 0.0)])[0]["code"] == "NOT_FOUND"
         assert globex.feedback(FeedbackRequest(theirs, 0.9))["reward"] > 0  # still awaiting its own feedback
 
 

@@ -119,6 +119,19 @@ def test_bad_feedback_gets_the_right_status(server, feedback, code):
     assert raised.value.code() == code
 
 
+def test_a_feedback_batch_answers_each_feedback_with_its_own_status(server):
+    with server.client() as client:
+        decision_id = client.route(ask("Laos"))["decision_id"]
+        outcomes = client.feedback_batch([FeedbackRequest(decision_id, 0.8), FeedbackRequest("no-such-id", 0.5),
+                                          FeedbackRequest(decision_id, 0.8)])
+        assert outcomes[0]["actual_cost_usd"] > 0
+        assert [o.get("code") for o in outcomes[1:]] == ["NOT_FOUND", "ALREADY_EXISTS"]
+        with pytest.raises(grpc.RpcError) as raised:
+            client.feedback_batch([])
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith("feedbacks")
+
+
 def test_the_cli_routes_and_feeds_back_as_json(server):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "router.cli", "--api-key", server.dev_key, *args],

@@ -105,6 +105,31 @@ def test_feedback_for_a_decision_made_before_a_restart_is_accepted_once(make_ser
         second.feedback(FeedbackRequest(answered.decision_id, 0.9))
 
 
+def test_a_feedback_batch_learns_the_good_ones_and_refuses_each_bad_one_alone(make_service):
+    service = make_service()
+    first, second = (service.route(user_request(p)).decision_id for p in PROMPTS[:2])
+    outcomes = service.feedback_batch([
+        FeedbackRequest(first, 0.9),
+        FeedbackRequest("no-such-decision", 0.5),
+        FeedbackRequest(second, 1.5),
+        FeedbackRequest(second, 0.4, output_tokens=50),
+        FeedbackRequest(first, 0.1),
+    ])
+    assert [type(o).__name__ for o in outcomes] == [
+        "FeedbackRecord", "NotFound", "InvalidArgument", "FeedbackRecord", "AlreadyExists"]
+    assert service.learner.updates == 2
+    assert [(r.decision_id, r.quality) for _, _, _, r in service.log.feedback_after(0)] == [(first, 0.9), (second, 0.4)]
+
+
+@pytest.mark.parametrize("size", [0, 4])
+def test_a_feedback_batch_empty_or_over_the_limit_is_refused_whole(make_service, size):
+    service = make_service(limits={"max_batch": 3})
+    decision = service.route(user_request(PROMPTS[0]))
+    with pytest.raises(InvalidArgument, match=r"feedbacks: must be in \[1, 3\]"):
+        service.feedback_batch([FeedbackRequest(decision.decision_id, 0.5)] * size)
+    assert service.learner.updates == 0
+
+
 @pytest.fixture(scope="module")
 def shared_service(tmp_path_factory, embedder, classifier, registry):
     """One service for all of a property test's examples: one per example would be slow."""
@@ -136,3 +161,22 @@ def test_a_snapshot_is_written_every_n_logged_feedbacks(make_service, tmp_path):
         service.feedback(FeedbackRequest(decision.decision_id, 0.5))
     names = sorted(p.name for p in (tmp_path / "data" / "snapshots").glob("learner-*.vw"))
     assert [n.split("-")[1] for n in names] == ["000000000003", "000000000006"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_however_feedback_is_batched_each_decision_is_learned_once(shared_service, data):
+    """Feedback sent as any mix of batches and single calls, with repeats, is learned once per
+    decision, and every repeat is refused as already answered."""
+    service = shared_service
+    decisions = [service.route(user_request(p)).decision_id for p in PROMPTS[:3]]
+    sent = data.draw(st.lists(st.sampled_from(decisions), min_size=1, max_size=12))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(sent)), max_size=4)))
+    updates = service.learner.updates
+    outcomes = []
+    for start, end in zip([0, *cuts], [*cuts, len(sent)]):
+        if end > start:
+            outcomes += service.feedback_batch([FeedbackRequest(d, 0.6) for d in sent[start:end]])
+    assert service.learner.updates - updates == len(set(sent))
+    first_of_each = {sent.index(d) for d in set(sent)}
+    assert all(isinstance(o, AlreadyExists) == (i not in first_of_each) for i, o in enumerate(outcomes))
