@@ -1,7 +1,16 @@
-"""A small synchronous client over the generated stub, for the CLI, the demo and tests."""
+"""Clients over the generated stub: `RouterClient` (blocking) and `AsyncRouterClient` (asyncio).
+
+Both carry the API key on every call, give each call a deadline, and retry a call that failed with
+UNAVAILABLE (the server was unreachable, restarting or draining) with exponential backoff, inside
+that deadline; no other status is retried, so a refusal is never repeated. gRPC's own retry policy
+does the retrying. A retried Route whose first attempt did reach the server leaves one decision
+without feedback, which expires; a retried Feedback whose first attempt was learned answers
+ALREADY_EXISTS.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -22,12 +31,27 @@ def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
+def channel_options(attempts: int) -> list[tuple[str, object]]:
+    """Channel options that retry every Router call up to `attempts` times in all on UNAVAILABLE only."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, not {attempts}")
+    if attempts == 1:
+        return [("grpc.enable_retries", 0)]
+    policy = {"maxAttempts": attempts, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
+              "retryableStatusCodes": ["UNAVAILABLE"]}
+    service = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+    config = {"methodConfig": [{"name": [{"service": service}], "retryPolicy": policy}]}
+    return [("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(config))]
+
+
 class RouterClient:
-    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None):
-        """api_key: the key every call carries; $BANDITROUTE_API_KEY when not given."""
+    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None, attempts: int = 4):
+        """timeout: each call's deadline in seconds, retries included. api_key: the key every call
+        carries; $BANDITROUTE_API_KEY when not given. attempts: tries in all on UNAVAILABLE (gRPC
+        caps them at 5)."""
         self.addr = addr
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(addr)
+        self._channel = grpc.insecure_channel(addr, options=channel_options(attempts))
         self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
                                  auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
 
@@ -42,12 +66,8 @@ class RouterClient:
     def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
         """Each feedback's outcome, in order: its reward and cost, or the status code's name and
         message that refused it."""
-        response = self._stub.FeedbackBatch(
-            router_pb2.FeedbackBatchRequest(feedbacks=[wire.feedback_request_to_pb(r) for r in requests]),
-            timeout=self.timeout)
-        return [_feedback_response_to_dict(o.response) if o.code == 0
-                else {"code": status_name(o.code), "message": o.message}
-                for o in response.outcomes]
+        response = self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
+        return _feedback_outcomes_to_dicts(response)
 
     def invalidate_cache(self, tenant_id: str) -> int:
         """Drop a tenant's cached answers; returns how many there were."""
@@ -100,6 +120,39 @@ class RouterClient:
         self.close()
 
 
+class AsyncRouterClient:
+    """The calls a backend makes on its request path, for asyncio: `async with AsyncRouterClient(addr)`."""
+
+    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None, attempts: int = 4):
+        """As RouterClient's."""
+        self.addr = addr
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(addr, options=channel_options(attempts))
+        self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
+                                 auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
+
+    async def route(self, request: RouteRequest) -> dict:
+        response = await self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
+        return wire.route_response_to_dict(response)
+
+    async def feedback(self, request: FeedbackRequest) -> dict:
+        response = await self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
+        return _feedback_response_to_dict(response)
+
+    async def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
+        response = await self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
+        return _feedback_outcomes_to_dicts(response)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncRouterClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
 class _Authorized:
     """The stub, with the key's metadata added to every call."""
 
@@ -114,6 +167,15 @@ class _Authorized:
 
 def _feedback_response_to_dict(response: router_pb2.FeedbackResponse) -> dict:
     return {"reward": response.reward, "actual_cost_usd": response.actual_cost_usd}
+
+
+def _feedback_batch_to_pb(requests: list[FeedbackRequest]) -> router_pb2.FeedbackBatchRequest:
+    return router_pb2.FeedbackBatchRequest(feedbacks=[wire.feedback_request_to_pb(r) for r in requests])
+
+
+def _feedback_outcomes_to_dicts(response: router_pb2.FeedbackBatchResponse) -> list[dict]:
+    return [_feedback_response_to_dict(o.response) if o.code == 0 else {"code": status_name(o.code), "message": o.message}
+            for o in response.outcomes]
 
 
 def status_name(code: int) -> str:
