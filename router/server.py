@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from router import wire
 from router.auth import DEV_KEY_FILE, KeyRing, Principal
@@ -187,6 +188,8 @@ class RunningServer:
         self.server.add_generic_rpc_handlers((_parsing_handlers(RouterServicer(service, self.keys)),))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        # grpcurl and other tools list and call the service without the .proto; the schema is no secret.
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")

@@ -9,6 +9,8 @@ from collections import Counter
 import grpc
 import pytest
 import yaml
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from router.client import RouterClient
 from router.process import ServerProcess
@@ -130,6 +132,16 @@ def test_a_feedback_batch_answers_each_feedback_with_its_own_status(server):
             client.feedback_batch([])
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details().startswith("feedbacks")
+
+
+def test_reflection_lists_the_service_and_describes_its_calls(server):
+    with grpc.insecure_channel(server.addr) as channel:
+        reflected = ProtoReflectionDescriptorDatabase(channel)
+        services = reflected.get_services()
+        route = DescriptorPool(reflected).FindServiceByName("banditroute.v1.Router").methods_by_name["Route"]
+    assert "banditroute.v1.Router" in services and "grpc.health.v1.Health" in services
+    assert (route.input_type.full_name, route.output_type.full_name) == (
+        "banditroute.v1.RouteRequest", "banditroute.v1.RouteResponse")
 
 
 def test_the_cli_routes_and_feeds_back_as_json(server):
