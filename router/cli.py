@@ -21,8 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.api_key:
         os.environ["BANDITROUTE_API_KEY"] = args.api_key  # where every client of this process looks
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from router.config_check import ConfigError
+
     try:
         return args.run(args) or 0
+    except ConfigError as exc:
+        print(f"{exc.path}: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+        print("\n".join(f"  {problem}" for problem in exc.problems), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -38,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "server with no keys configured prints its dev key and keeps it in <data-dir>/dev-api-key)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_serve(commands)
+    _add_config(commands)
     _add_keys(commands)
     _add_route(commands)
     _add_feedback(commands)
@@ -68,11 +75,27 @@ def _add_serve(commands) -> None:
 
 
 def _serve(args) -> None:
-    from router.config import Settings
+    from router.config_check import check_config
     from router.server import serve
 
-    settings = Settings.load(args.config, data_dir=args.data_dir)
-    serve(settings, args.port, args.host)
+    serve(check_config(args.config, data_dir=args.data_dir).settings, args.port, args.host)
+
+
+def _add_config(commands) -> None:
+    p = commands.add_parser("config", help="check a configuration file", description="Configuration files.")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    check = actions.add_parser("check", help="say whether the server would start with a config file",
+                               description="Read FILE as `serve --config FILE` would (every key, the model registry "
+                               "it names, every rule's models) and print what it holds, or each problem with its "
+                               "key (exit 2).")
+    check.add_argument("file", type=Path, metavar="FILE", help="the YAML configuration file")
+    check.set_defaults(run=_check_config)
+
+
+def _check_config(args) -> None:
+    from router.config_check import check_config
+
+    print(f"{args.file}: ok: {check_config(args.file).summary()}")
 
 
 def _add_keys(commands) -> None:

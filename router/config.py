@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router.cache_guard import DEFAULT_THRESHOLD
@@ -189,12 +188,6 @@ class Settings(Strict):
         3600, gt=0, description="a budget reservation with no feedback is released after this long"
     )
     anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
-
-    @classmethod
-    def load(cls, path: str | Path | None = None, **overrides) -> Settings:
-        doc = yaml.safe_load(Path(path).read_text()) or {} if path else {}
-        doc.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(doc)
 
     def cost_weight_for(self, tenant_id: str) -> float:
         own = self.tenant(tenant_id).cost_weight

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from router.cache import SemanticCache, conversation_key, scope_of
 from router.cache_guard import DEFAULT_THRESHOLD
 from router.cache_store import CacheStore, Prompt
-from router.config import CacheSettings, Settings
+from router.config import CacheSettings
+from router.config_check import check_config
 from router.embedding import Embedder
 from router.types import ChatMessage
 from simulator.traffic import TrafficGenerator
@@ -204,7 +205,7 @@ def run_cache_eval(pairs_path: Path, json_path: Path, config: Path | None = None
     """The cache-eval command: print the table, write the JSON."""
     from simulator.runs import benchmark_reader, print_table, write_json
 
-    settings = Settings.load(config)
+    settings = check_config(config).settings
     cache_settings = settings.cache
     if threshold is not None:
         cache_settings = cache_settings.model_copy(update={"similarity_threshold": threshold})

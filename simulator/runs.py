@@ -12,6 +12,7 @@ from router.config import Settings
 from router.registry import Registry
 from router.types import RouteRequest
 from router.service import RouterService, open_service
+from router.config_check import check_config
 from router.embedding import load_embedder
 from router.reading import PromptReader, build_reader
 from simulator.embedding_cache import CachedEmbedder
@@ -22,7 +23,7 @@ EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 def benchmark_settings(config: Path | None, embedding: str | None) -> Settings:
     """The service's settings from a config file (defaults otherwise), --embedding taking precedence."""
-    return Settings.load(config, embedding=embedding)
+    return check_config(config, embedding=embedding).settings
 
 
 def benchmark_reader(settings: Settings) -> PromptReader:

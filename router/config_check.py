@@ -1,0 +1,123 @@
+"""Reading a config file as the server will, with every problem said in terms of the file's keys.
+
+`banditroute config check FILE` and `serve --config FILE` both come here: a file that checks out
+starts the server, and one that does not names each bad key (and the key meant, for a misspelt one)
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from router.config import Settings
+from router.errors import InvalidArgument
+from router.registry import Registry
+from router.rules import check_models
+
+
+class ConfigError(Exception):
+    """A config file the server cannot start with; `problems` has one line per bad key."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.path = path
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    settings: Settings
+    registry: Registry
+
+    def summary(self) -> str:
+        s = self.settings
+        rules = sum(len(t.rules) for t in s.tenants.values())
+        budgets = sum(len(t.budgets) for t in s.tenants.values())
+        auth = "auth disabled" if not s.auth.enabled else f"{len(s.auth.keys)} API key(s)" if s.auth.keys \
+            else "no API keys (the server makes a dev admin key)"
+        return (f"{len(s.tenants)} tenant(s), {rules} rule(s), {budgets} budget(s), {auth}, "
+                f"{len(self.registry)} models in the registry, data in {s.data_dir}")
+
+
+def check_config(path: Path | None, **overrides) -> CheckedConfig:
+    """The settings of `path` (defaults when None) and the registry they name, every rule's models
+    checked against it; ConfigError listing every problem otherwise."""
+    settings = _settings(path, overrides)
+    try:
+        registry = Registry.from_yaml(settings.registry_path)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(path, [f"registry_path: {settings.registry_path} is not a readable model registry: "
+                                 f"{exc}"]) from exc
+    problems = []
+    for tenant_id, tenant in settings.tenants.items():
+        for i, rule in enumerate(tenant.rules):
+            try:
+                check_models(rule, registry)
+            except InvalidArgument as exc:
+                problem = str(exc).removeprefix(f"{exc.field}: ")
+                problems.append(f"tenants.{tenant_id}.rules.{i}.{exc.field.removeprefix('rule.')}: {problem}")
+    if problems:
+        raise ConfigError(path, problems)
+    return CheckedConfig(settings, registry)
+
+
+def _settings(path: Path | None, overrides: dict) -> Settings:
+    try:
+        doc = yaml.safe_load(path.read_text()) if path is not None else {}
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot be read: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"is not valid YAML: {' '.join(str(exc).split())}"]) from exc
+    doc = doc or {}
+    if not isinstance(doc, dict):
+        raise ConfigError(path, [f"must be a mapping of keys to values, not a YAML {type(doc).__name__}"])
+    doc.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(path, [_problem(error) for error in exc.errors()]) from exc
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error as `key.path: what is wrong`; a misspelt key gets the nearest known one."""
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] != "extra_forbidden":
+        return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    known = _known_keys(Settings, error["loc"][:-1])
+    close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+    return f"{where}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known)}")
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at `loc` inside `model`, where `loc` steps through fields, mapping keys and
+    list indexes."""
+    kind, skip = model, 0
+    for part in loc:
+        if skip:  # a mapping's key or a list's index: the step into the container's items
+            skip -= 1
+            continue
+        if not (_is_model(kind) and part in kind.model_fields):
+            return []
+        kind, skip = field_items(kind.model_fields[part].annotation)
+    return list(kind.model_fields) if _is_model(kind) else []
+
+
+def field_items(annotation: object) -> tuple[object, int]:
+    """What a field holds once its lists and mappings are stepped into (and None dropped), and how
+    many steps that is."""
+    steps = 0
+    while not _is_model(annotation) and typing.get_args(annotation):
+        if typing.get_origin(annotation) in (list, dict):
+            steps += 1
+        annotation = [a for a in typing.get_args(annotation) if a is not type(None)][-1]
+    return annotation, steps
+
+
+def _is_model(kind: object) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
