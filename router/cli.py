@@ -71,6 +71,8 @@ def _add_serve(commands) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--data-dir", type=Path, help="where the decision log, snapshots and cache live (default ./data)")
     p.add_argument("--config", type=Path, help="YAML configuration file (see README); defaults otherwise")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this HTTP port (0: a free one; "
+                   "default: the config's metrics_port, else none)")
     p.set_defaults(run=_serve)
 
 
@@ -78,7 +80,8 @@ def _serve(args) -> None:
     from router.config_check import check_config
     from router.server import serve
 
-    serve(check_config(args.config, data_dir=args.data_dir).settings, args.port, args.host)
+    settings = check_config(args.config, data_dir=args.data_dir, metrics_port=args.metrics_port).settings
+    serve(settings, args.port, args.host)
 
 
 def _add_config(commands) -> None:

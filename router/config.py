@@ -174,6 +174,9 @@ class Settings(Strict):
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
     )
     max_workers: int = Field(8, ge=1, description="gRPC worker threads")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve Prometheus metrics over HTTP on this port (0: a free one; unset: off)"
+    )
     max_concurrent_rpcs: int = Field(
         64, ge=1, description="calls in progress or waiting for a worker; beyond it a call is refused at once "
         "with RESOURCE_EXHAUSTED"

@@ -15,6 +15,7 @@ from router.client import RouterClient
 
 _SERVING = re.compile(r"serving on (\S+):(\d+)")
 _DEV_KEY = re.compile(r"the dev admin key is (\S+)")
+_METRICS = re.compile(r"Prometheus metrics on (http://\S+)")
 
 
 class ServerProcess:
@@ -31,6 +32,7 @@ class ServerProcess:
         )
         self.output: deque[str] = deque(maxlen=200)
         self.dev_key: str | None = None  # the admin key the server made, when its config has none
+        self.metrics_url: str | None = None  # where it serves Prometheus metrics, when it does
         self.addr = self._wait_for_address(start_timeout)
         # Keep draining the pipe so a chatty server never blocks on a full one.
         threading.Thread(target=self._drain, daemon=True).start()
@@ -49,6 +51,8 @@ class ServerProcess:
                 self.output.append(line)
                 if key := _DEV_KEY.search(line):
                     self.dev_key = key.group(1)
+                if metrics := _METRICS.search(line):
+                    self.metrics_url = metrics.group(1)
                 match = _SERVING.search(line)
                 if match:
                     return f"{match.group(1)}:{match.group(2)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from router.reading import build_reader
 from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
                            ResourceExhausted, RouterError, Unauthenticated)
 from router.generated import router_pb2, router_pb2_grpc
+from router.metrics import ServiceMetrics
 from router.service import RouterService, open_service
 from router.types import FeedbackRecord
 
@@ -122,15 +124,30 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 def _parsing_handlers(servicer: RouterServicer) -> grpc.GenericRpcHandler:
     """The servicer's methods, each parsing its own request: bytes that are no valid message (bad
     UTF-8, truncated) are INVALID_ARGUMENT, where the generated handlers' deserializer would make
-    gRPC answer INTERNAL before any of our code ran."""
+    gRPC answer INTERNAL before any of our code ran. Unary calls are timed for the metrics."""
     service = router_pb2.DESCRIPTOR.services_by_name["Router"]
+    metrics = servicer.service.metrics
     handlers = {}
     for method in service.methods:
-        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
-        request_type = message_factory.GetMessageClass(method.input_type)
-        handlers[method.name] = make(_parsed(getattr(servicer, method.name), request_type),
-                                     response_serializer=_serialize)
+        behaviour = _parsed(getattr(servicer, method.name), message_factory.GetMessageClass(method.input_type))
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(behaviour, response_serializer=_serialize)
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                _timed(behaviour, method.name, metrics), response_serializer=_serialize)
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def _timed(behaviour, method: str, metrics: ServiceMetrics):
+    def time_the_call(body: bytes, context: grpc.ServicerContext):
+        start = time.perf_counter()
+        try:
+            return behaviour(body, context)
+        finally:
+            code = context.code() or grpc.StatusCode.OK
+            metrics.answered(method, code.name, time.perf_counter() - start)
+
+    return time_the_call
 
 
 def _parsed(behaviour, request_type):
@@ -233,6 +250,9 @@ def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
     if running.dev_key:
         print(f"no API keys configured: the dev admin key is {running.dev_key} (kept in "
               f"{Path(settings.data_dir) / DEV_KEY_FILE}; export BANDITROUTE_API_KEY=<key> for the CLI)", flush=True)
+    if settings.metrics_port is not None:
+        port = running.service.metrics.serve(settings.metrics_port, host)
+        print(f"Prometheus metrics on http://{host}:{port}/metrics", flush=True)
     # The line a supervisor (or the demo) waits for; with --port 0 it is how the port is learnt.
     print(f"banditroute serving on {host}:{running.port} (data in {settings.data_dir})", flush=True)
     done = threading.Event()

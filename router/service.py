@@ -19,6 +19,7 @@ from learners.snapshots import SnapshotStore
 from learners.vw_bandit import QualityLearner
 from router.categories import DEFAULT_OUTPUT_TOKENS
 from router.config import Settings
+from router.metrics import ServiceMetrics
 from router.reading import PromptReader, Reading
 from router.anomalies import SpendAnomalyDetector
 from router.budget_store import BudgetStore
@@ -79,6 +80,8 @@ class RouterService:
         )
         self._learned_seq = self._snapshot_seq
         self.policy = BanditPolicy(learner, settings.learner)
+        self.metrics = ServiceMetrics()
+        self.metrics.watch(self)
         # One lock orders feedback: the log's sequence is the order of learning, so replay after a
         # crash rebuilds exactly the state the learner had.
         self._feedback_lock = threading.Lock()
@@ -104,6 +107,7 @@ class RouterService:
         cache_prompt = self._cache_prompt(request, situation.context, security, reading.precise)
         if cache_prompt is not None and not (request.bypass_cache or rules.bypass_cache):
             hit, cache_prompt = self.cache.lookup(cache_prompt, self.settings.cache_threshold_for(request.tenant_id))
+            self.metrics.looked_up(request.tenant_id, hit is not None)
             if hit is not None:
                 applied = {rules.cost_weight_rule} - {""}
                 return self._answer_from_cache(request, situation, hit, decision_id, now, _matches(rules, applied))
@@ -113,6 +117,7 @@ class RouterService:
         except BaseException:
             self.budgets.release(decision_id)
             raise
+        self.metrics.routed(decision)
         if cache_prompt is not None:
             self.cache.remember(decision.decision_id, cache_prompt)
         return decision
@@ -171,6 +176,7 @@ class RouterService:
             cache=CacheAnswer(entry.entry_id, entry.answer, hit.similarity, saved), rule_matches=rule_matches,
         )
         self.log.record_decision(decision, context)
+        self.metrics.routed(decision)
         return decision
 
     def _decision(self, request: RouteRequest, situation: Situation, security: bool, model: str, provider: str,
@@ -291,6 +297,7 @@ class RouterService:
                 self._learn(decision, context, record)
                 self._learned_seq = seq
                 self._account(decision, record)
+                self.metrics.learned(decision, record)
             if self._learned_seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
                 self.snapshot()
         return [seq if isinstance(seq, RouterError) else None for seq in logged]
