@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.api_key:
         os.environ["BANDITROUTE_API_KEY"] = args.api_key  # where every client of this process looks
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format)
     from router.config_check import ConfigError
 
     try:
@@ -33,13 +33,32 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def configure_logging(level: str, form: str) -> None:
+    """Log lines on stderr, as readable text or as one JSON object a line for a log shipper."""
+    handler = logging.StreamHandler()
+    if form == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Other libraries' warnings and errors always; their debug chatter never drowns the decisions.
+    logging.basicConfig(level=max(logging.getLevelName(level), logging.WARNING), handlers=[handler])
+    for package in ("router", "learners", "simulator"):
+        logging.getLogger(package).setLevel(level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="banditroute",
         description="An LLM router: a gRPC decision service that picks the model for each prompt "
         "and learns from quality feedback which choice pays.",
     )
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="WARNING (default) logs warnings and errors only; DEBUG adds a line per decision")
+    parser.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="json: one JSON object a line, a decision's fields included (default text)")
     parser.add_argument("--api-key", help="API key for the calls to a server (default $BANDITROUTE_API_KEY; a "
                         "server with no keys configured prints its dev key and keeps it in <data-dir>/dev-api-key)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")

@@ -21,8 +21,9 @@ _METRICS = re.compile(r"Prometheus metrics on (http://\S+)")
 class ServerProcess:
     """A real server on a free port; `stop()` sends SIGTERM and waits for a clean exit."""
 
-    def __init__(self, data_dir: Path, config: Path | None = None, start_timeout: float = 120.0):
-        command = [sys.executable, "-m", "router.cli", "--log-level", "INFO", "serve",
+    def __init__(self, data_dir: Path, config: Path | None = None, start_timeout: float = 120.0,
+                 log_level: str = "INFO", log_format: str = "text"):
+        command = [sys.executable, "-m", "router.cli", "--log-level", log_level, "--log-format", log_format, "serve",
                    "--port", "0", "--data-dir", str(data_dir)]
         if config is not None:
             command += ["--config", str(config)]

@@ -117,7 +117,7 @@ class RouterService:
         except BaseException:
             self.budgets.release(decision_id)
             raise
-        self.metrics.routed(decision)
+        self._observe(decision)
         if cache_prompt is not None:
             self.cache.remember(decision.decision_id, cache_prompt)
         return decision
@@ -176,8 +176,21 @@ class RouterService:
             cache=CacheAnswer(entry.entry_id, entry.answer, hit.similarity, saved), rule_matches=rule_matches,
         )
         self.log.record_decision(decision, context)
-        self.metrics.routed(decision)
+        self._observe(decision)
         return decision
+
+    def _observe(self, decision: Decision) -> None:
+        """A decision made: counted, and at debug level logged as one line (one JSON object with
+        --log-format json) that carries its fields."""
+        self.metrics.routed(decision)
+        if log.isEnabledFor(logging.DEBUG):
+            fields = {"decision_id": decision.decision_id, "tenant": decision.tenant_id, "model": decision.model,
+                      "reason": decision.reason, "category": decision.category, "security": decision.security,
+                      "probability": decision.probability, "estimated_cost_usd": decision.estimated_cost_usd,
+                      "cache_hit": decision.cache is not None, "rule_id": decision.rule_id,
+                      "budget_mode": decision.budget_mode}
+            log.debug("decision %s: %s for tenant %s (%s, p=%.3f)", decision.decision_id, decision.model,
+                      decision.tenant_id, decision.reason, decision.probability, extra=fields)
 
     def _decision(self, request: RouteRequest, situation: Situation, security: bool, model: str, provider: str,
                   decision_id: str, now: float, **outcome) -> Decision:

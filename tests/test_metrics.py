@@ -1,9 +1,11 @@
-"""Prometheus metrics: what a scrape shows after traffic is what happened — routes by tenant, model
-and reason, cache hits and misses, feedback and its reward, spend, budgets' room, learner updates,
-and each call's latency by method and status."""
+"""What operators watch. A Prometheus scrape after traffic shows what happened: routes by tenant,
+model and reason, cache hits and misses, feedback and its reward, spend, budgets' room, learner
+updates, and each call's latency by method and status. At debug level each decision is a log line,
+one JSON object with --log-format json."""
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import grpc
@@ -59,3 +61,18 @@ def test_the_endpoint_serves_them_with_each_calls_latency(tmp_path):
     routes = sum(v for (name, _), v in samples.items() if name == "banditroute_routes_total")
     assert routes == 4
     assert samples[("banditroute_learner_updates_total", ())] == 1
+
+
+@pytest.mark.slow
+def test_at_debug_level_each_decision_is_one_json_log_line(tmp_path):
+    with ServerProcess(tmp_path / "data", log_level="DEBUG", log_format="json") as server, \
+            server.client() as client:
+        decision = client.route(user_request("Name three rivers in Europe."))
+        with pytest.raises(grpc.RpcError):
+            client.feedback(FeedbackRequest("no-such-decision", 0.5))
+        assert server.stop() == 0
+    lines = [json.loads(line) for line in server.output if line.startswith("{")]
+    logged = [line for line in lines if line.get("decision_id") == decision["decision_id"]]
+    assert len(logged) == 1
+    assert logged[0]["level"] == "DEBUG" and logged[0]["model"] == decision["model"]
+    assert {"time", "logger", "message", "tenant", "reason", "probability", "cache_hit"} <= set(logged[0])
