@@ -59,6 +59,11 @@ class RouterClient:
         response = self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
         return wire.route_response_to_dict(response)
 
+    def route_batch(self, requests: list[RouteRequest]) -> list[dict]:
+        """Each prompt's decision, in order, or the status code's name and message that refused it."""
+        response = self._stub.RouteBatch(_route_batch_to_pb(requests), timeout=self.timeout)
+        return _outcomes_to_dicts(response, wire.route_response_to_dict)
+
     def feedback(self, request: FeedbackRequest) -> dict:
         response = self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
         return _feedback_response_to_dict(response)
@@ -67,7 +72,7 @@ class RouterClient:
         """Each feedback's outcome, in order: its reward and cost, or the status code's name and
         message that refused it."""
         response = self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
-        return _feedback_outcomes_to_dicts(response)
+        return _outcomes_to_dicts(response, _feedback_response_to_dict)
 
     def invalidate_cache(self, tenant_id: str) -> int:
         """Drop a tenant's cached answers; returns how many there were."""
@@ -135,13 +140,17 @@ class AsyncRouterClient:
         response = await self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
         return wire.route_response_to_dict(response)
 
+    async def route_batch(self, requests: list[RouteRequest]) -> list[dict]:
+        response = await self._stub.RouteBatch(_route_batch_to_pb(requests), timeout=self.timeout)
+        return _outcomes_to_dicts(response, wire.route_response_to_dict)
+
     async def feedback(self, request: FeedbackRequest) -> dict:
         response = await self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
         return _feedback_response_to_dict(response)
 
     async def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
         response = await self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
-        return _feedback_outcomes_to_dicts(response)
+        return _outcomes_to_dicts(response, _feedback_response_to_dict)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -173,8 +182,13 @@ def _feedback_batch_to_pb(requests: list[FeedbackRequest]) -> router_pb2.Feedbac
     return router_pb2.FeedbackBatchRequest(feedbacks=[wire.feedback_request_to_pb(r) for r in requests])
 
 
-def _feedback_outcomes_to_dicts(response: router_pb2.FeedbackBatchResponse) -> list[dict]:
-    return [_feedback_response_to_dict(o.response) if o.code == 0 else {"code": status_name(o.code), "message": o.message}
+def _route_batch_to_pb(requests: list[RouteRequest]) -> router_pb2.RouteBatchRequest:
+    return router_pb2.RouteBatchRequest(requests=[wire.route_request_to_pb(r) for r in requests])
+
+
+def _outcomes_to_dicts(response, to_dict) -> list[dict]:
+    """A batch's outcomes: each response as a dict, or {"code": status name, "message": why}."""
+    return [to_dict(o.response) if o.code == 0 else {"code": status_name(o.code), "message": o.message}
             for o in response.outcomes]
 
 

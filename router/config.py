@@ -129,7 +129,7 @@ class LimitSettings(Strict):
     max_allowed_models: int = Field(64, ge=1, description="constraints.allowed_models entries")
     max_response_chars: int = Field(200_000, ge=1, description="Feedback.response_text")
     max_tokens: int = Field(10_000_000, ge=1, description="token counts in Feedback and constraints")
-    max_batch: int = Field(1000, ge=1, description="feedbacks in one FeedbackBatch")
+    max_batch: int = Field(1000, ge=1, description="prompts in one RouteBatch, feedbacks in one FeedbackBatch")
 
 
 class LearnerSettings(Strict):

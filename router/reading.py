@@ -38,15 +38,21 @@ class PromptReader:
 
     def read(self, text: str, rules_text: str, task_hint: str) -> Reading:
         """`text` is embedded (the conversation); `rules_text` is what keyword rules read (system prompt too)."""
-        embedding = self.embedder.embed([text])[0]
-        classified = self.classifier.classify(rules_text, embedding, task_hint)
-        if self.precise is None:
-            return Reading(embedding, classified, precise=embedding)
-        if not self._needs_second_look(classified):
-            return Reading(embedding, classified)
-        self.rechecks += 1
-        second = self.precise.read(text, rules_text, task_hint)
-        return Reading(embedding, second.classification, second.embedding)
+        return self.read_many([(text, rules_text, task_hint)])[0]
+
+    def read_many(self, prompts: list[tuple[str, str, str]]) -> list[Reading]:
+        """Many (text, rules_text, task_hint) prompts, embedded as one batch; those that need a
+        second look get it as one batch too."""
+        embeddings = self.embedder.embed([text for text, _, _ in prompts])
+        readings = [Reading(embedding, self.classifier.classify(rules_text, embedding, task_hint),
+                            precise=embedding if self.precise is None else None)
+                    for (_, rules_text, task_hint), embedding in zip(prompts, embeddings)]
+        again = [i for i, reading in enumerate(readings) if self._needs_second_look(reading.classification)]
+        if again:
+            self.rechecks += len(again)
+            for i, second in zip(again, self.precise.read_many([prompts[i] for i in again])):
+                readings[i] = Reading(readings[i].embedding, second.classification, second.embedding)
+        return readings
 
     @property
     def precise_embedder(self) -> Embedder:

@@ -25,7 +25,6 @@ from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidAr
 from router.generated import router_pb2, router_pb2_grpc
 from router.metrics import ServiceMetrics
 from router.service import RouterService, open_service
-from router.types import FeedbackRecord
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             self._caller(context).authorize(request.tenant_id)
             return wire.decision_to_pb(self.service.route(wire.route_request_from_pb(request)))
 
+    def RouteBatch(self, request, context):
+        with _status_from_errors(context):
+            caller = self._caller(context)
+            for tenant_id in {r.tenant_id for r in request.requests}:
+                caller.authorize(tenant_id)
+            outcomes = self.service.route_batch([wire.route_request_from_pb(r) for r in request.requests])
+            return router_pb2.RouteBatchResponse(
+                outcomes=[_outcome_to_pb(o, router_pb2.RouteOutcome, wire.decision_to_pb) for o in outcomes])
+
     def Feedback(self, request, context):
         with _status_from_errors(context):
             # The request names no tenant: the decision must be one of the caller's tenant's.
@@ -67,7 +75,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             tenant = self._caller(context).tenant
             outcomes = self.service.feedback_batch([wire.feedback_request_from_pb(f) for f in request.feedbacks],
                                                    tenant)
-            return router_pb2.FeedbackBatchResponse(outcomes=[_feedback_outcome(o) for o in outcomes])
+            return router_pb2.FeedbackBatchResponse(
+                outcomes=[_outcome_to_pb(o, router_pb2.FeedbackOutcome, wire.feedback_record_to_pb) for o in outcomes])
 
     def InvalidateCache(self, request, context):
         with _status_from_errors(context):
@@ -178,12 +187,12 @@ def _status_of(error: RouterError) -> grpc.StatusCode:
     return _STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
 
 
-def _feedback_outcome(outcome: FeedbackRecord | RouterError) -> router_pb2.FeedbackOutcome:
-    """One feedback of a batch: learned, or refused with the status it would have got alone."""
+def _outcome_to_pb(outcome: object, outcome_type, to_pb):
+    """One item of a batch: its response, or the status and message it would have got alone."""
     if isinstance(outcome, RouterError):
         code, _ = _status_of(outcome).value
-        return router_pb2.FeedbackOutcome(code=code, message=str(outcome))
-    return router_pb2.FeedbackOutcome(response=wire.feedback_record_to_pb(outcome))
+        return outcome_type(code=code, message=str(outcome))
+    return outcome_type(response=to_pb(outcome))
 
 
 class RunningServer:

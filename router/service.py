@@ -93,8 +93,26 @@ class RouterService:
 
     def route(self, request: RouteRequest) -> Decision:
         """Decide, in order of authority: the safety floor, the tenant's rules, its budgets, the bandit."""
+        outcome, = self.route_batch([request])
+        if isinstance(outcome, RouterError):
+            raise outcome
+        return outcome
+
+    def route_batch(self, requests: list[RouteRequest]) -> list[Decision | RouterError]:
+        """Decide for many prompts, read as one batch: each one's decision, or the error that refused it alone."""
+        validate_batch_size("requests", len(requests), self.settings.limits.max_batch)
+        outcomes, valid = _refuse_invalid(requests, lambda r: validate_route(r, self.settings, self.registry))
+        readings = self.reader.read_many([_prompt(requests[i]) for i in valid]) if valid else []
+        for i, reading in zip(valid, readings):
+            try:
+                outcomes[i] = self._route(requests[i], reading)
+            except RouterError as exc:
+                outcomes[i] = exc
+        return outcomes
+
+    def _route(self, request: RouteRequest, reading: Reading) -> Decision:
         decision_id, now = uuid.uuid4().hex, self.clock()
-        situation, reading = self._situation(request)
+        situation = self._situation(request, reading)
         security = reading.classification.security
         rules = self.rules.evaluate(request.tenant_id, self._facts(request, situation.context, security, now),
                                     decision_id)
@@ -252,14 +270,7 @@ class RouterService:
         """Learn from many answers: each one's record, or the error that refused it alone. The
         accepted ones are logged in one transaction, so a batch costs one fsync."""
         validate_batch_size("feedbacks", len(requests), self.settings.limits.max_batch)
-        outcomes: list[FeedbackRecord | RouterError | None] = [None] * len(requests)
-        valid = []
-        for i, request in enumerate(requests):
-            try:
-                validate_feedback(request, self.settings)
-                valid.append(i)
-            except InvalidArgument as exc:
-                outcomes[i] = exc
+        outcomes, valid = _refuse_invalid(requests, lambda r: validate_feedback(r, self.settings))
         logged = self.log.decisions([requests[i].decision_id for i in valid])
         settled = []
         for i in valid:
@@ -339,18 +350,17 @@ class RouterService:
 
     def situation(self, request: RouteRequest) -> tuple[Situation, bool]:
         """What a policy decides on for this request, and whether it is a security task."""
-        situation, reading = self._situation(request)
-        return situation, reading.classification.security
-
-    def _situation(self, request: RouteRequest) -> tuple[Situation, Reading]:
         validate_route(request, self.settings, self.registry)
-        reading = self.reader.read(request.conversation_text, request.rules_text, request.task_hint)
+        reading = self.reader.read(*_prompt(request))
+        return self._situation(request, reading), reading.classification.security
+
+    def _situation(self, request: RouteRequest, reading: Reading) -> Situation:
         context = self._context(request, reading)
         cost_weight = (
             request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
         )
         candidates = candidate_models(self.registry, context, reading.classification.security, request.constraints)
-        return Situation(context, tuple(candidates), cost_weight), reading
+        return Situation(context, tuple(candidates), cost_weight)
 
     def update_model(self, spec: ModelSpec) -> None:
         """Add a model or change its price; the next request sees it (cost is applied, not learned)."""
@@ -520,3 +530,22 @@ EXPIRE_BATCH = 500  # decisions expired per transaction: the log's lock is never
 
 def _matches(outcome: Outcome, applied: set[str]) -> tuple[RuleMatch, ...]:
     return tuple(RuleMatch(rule_id, rule_id in applied) for rule_id in outcome.matched)
+
+
+def _prompt(request: RouteRequest) -> tuple[str, str, str]:
+    """What the reader reads of a request: the conversation, what keyword rules see, the task hint."""
+    return request.conversation_text, request.rules_text, request.task_hint
+
+
+def _refuse_invalid(requests: list, validate: Callable[[object], None]) -> tuple[list, list[int]]:
+    """A batch's outcomes so far, each invalid request's InvalidArgument in its place (None elsewhere),
+    and the indexes of the valid ones."""
+    outcomes: list = [None] * len(requests)
+    valid = []
+    for i, request in enumerate(requests):
+        try:
+            validate(request)
+            valid.append(i)
+        except InvalidArgument as exc:
+            outcomes[i] = exc
+    return outcomes, valid

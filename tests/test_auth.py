@@ -131,6 +131,8 @@ def status_of(call) -> grpc.StatusCode:
 EVERY_CALL = {
     "Route": pb.RouteRequest(tenant_id="acme", messages=[pb.ChatMessage(role="user", content="hi there")]),
     "Feedback": pb.FeedbackRequest(decision_id="0" * 32, quality=0.5),
+    "RouteBatch": pb.RouteBatchRequest(requests=[pb.RouteRequest(
+        tenant_id="acme", messages=[pb.ChatMessage(role="user", content="hi there")])]),
     "FeedbackBatch": pb.FeedbackBatchRequest(feedbacks=[pb.FeedbackRequest(decision_id="0" * 32, quality=0.5)]),
     "InvalidateCache": pb.InvalidateCacheRequest(tenant_id="acme"),
     "ListRules": pb.ListRulesRequest(tenant_id="acme"),
@@ -163,7 +165,8 @@ def test_the_health_check_needs_no_key(channel):
 def test_a_tenant_key_used_for_another_tenant_is_permission_denied(server):
     with client(server, "acme-app") as acme:
         assert acme.route(ask("acme"))["model"]
-        for call in (lambda: acme.route(ask("globex")), lambda: acme.stats("globex"),
+        for call in (lambda: acme.route(ask("globex")), lambda: acme.route_batch([ask("acme"), ask("globex")]),
+                     lambda: acme.stats("globex"),
                      lambda: list(acme.export_ledger("globex")), lambda: acme.list_rules("globex")):
             assert status_of(call) == grpc.StatusCode.PERMISSION_DENIED
 

@@ -134,6 +134,15 @@ def test_a_feedback_batch_answers_each_feedback_with_its_own_status(server):
     assert raised.value.details().startswith("feedbacks")
 
 
+def test_a_route_batch_answers_each_prompt_with_its_own_status(server):
+    with server.client() as client:
+        outcomes = client.route_batch([ask("Laos"), ask("Laos", cost_weight=-1.0), ask("Chile")])
+        assert outcomes[0]["model"] and outcomes[2]["model"]
+        assert outcomes[0]["decision_id"] != outcomes[2]["decision_id"]
+        assert outcomes[1]["code"] == "INVALID_ARGUMENT" and outcomes[1]["message"].startswith("cost_weight")
+        assert client.feedback(FeedbackRequest(outcomes[2]["decision_id"], 0.9))["reward"] > 0
+
+
 def test_reflection_lists_the_service_and_describes_its_calls(server):
     with grpc.insecure_channel(server.addr) as channel:
         reflected = ProtoReflectionDescriptorDatabase(channel)

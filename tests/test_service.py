@@ -121,6 +121,19 @@ def test_a_feedback_batch_learns_the_good_ones_and_refuses_each_bad_one_alone(ma
     assert [(r.decision_id, r.quality) for _, _, _, r in service.log.feedback_after(0)] == [(first, 0.9), (second, 0.4)]
 
 
+def test_a_route_batch_decides_each_prompt_as_route_would_and_refuses_each_bad_one_alone(make_service):
+    service = make_service()
+    requests = [user_request(PROMPTS[0]), user_request("hi", cost_weight=-1.0),
+                user_request("Check this login form for SQL injection", task_hint="security"), user_request(PROMPTS[1])]
+    outcomes = service.route_batch(requests)
+    assert [type(o).__name__ for o in outcomes] == ["Decision", "InvalidArgument", "Decision", "Decision"]
+    assert outcomes[2].security and service.registry[outcomes[2].model].tier == "premium"
+    for decision in (outcomes[0], outcomes[2], outcomes[3]):
+        assert service.log.decision(decision.decision_id)[0] == decision
+    alone = service.route(requests[3])
+    assert (alone.category, alone.candidates) == (outcomes[3].category, outcomes[3].candidates)
+
+
 @pytest.mark.parametrize("size", [0, 4])
 def test_a_feedback_batch_empty_or_over_the_limit_is_refused_whole(make_service, size):
     service = make_service(limits={"max_batch": 3})
