@@ -54,6 +54,10 @@ class TenantSettings(Strict):
         True, description="false: no raw prompt text is stored anywhere; the cache keeps a hash, the embeddings "
         "and keyed hashes of the words its false-hit guard compares"
     )
+    escalate_below: float | None = Field(
+        None, ge=0, le=1, description="quality bar: a client wrapper asks for a stronger model when an answer is "
+        "rated below it (Route with escalate_from)"
+    )
     expired_quality: float | None = Field(
         None, ge=0, le=1, description="a decision with no feedback after feedback_wait_hours is learned with this "
         "quality; unset: it is only marked expired"

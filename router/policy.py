@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from router.budgets import BudgetCheck
-from router.errors import InvalidArgument, ResourceExhausted
-from router.registry import ModelSpec, Registry
+from router.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from router.registry import TIERS, ModelSpec, Registry
 from router.rules import Outcome
 from router.safety import floor_candidates
 from router.types import BudgetMode, Constraints, Context, Reason
@@ -46,6 +46,22 @@ def candidate_models(registry: Registry, context: Context, security: bool, const
             f"(allowed: {', '.join(m.id for m in eligible)})",
         )
     return candidates
+
+
+def escalation(candidates: list[ModelSpec], below: ModelSpec | None, category: str) -> tuple[int, list[int]]:
+    """Where to go when `below`'s answer fell short: the index of the weakest candidate stronger than
+    it, and the indexes of every stronger one, weakest first (the fallbacks). Stronger is a higher
+    tier, then a higher prior for the category, then a higher price. A model gone from the registry
+    (None) is weaker than any."""
+    def strength(m: ModelSpec) -> tuple:
+        return TIERS.index(m.tier), m.prior(category), m.output_per_1m
+
+    stronger = sorted((i for i, m in enumerate(candidates) if below is None or strength(m) > strength(below)),
+                      key=lambda i: strength(candidates[i]))
+    if not stronger:
+        raise FailedPrecondition(f"nothing to escalate to: no model this request allows is stronger than {below.id} "
+                                 f"for {category} (allowed: {', '.join(m.id for m in candidates)})")
+    return stronger[0], stronger
 
 
 def reason_for(security: bool, n_candidates: int) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from router.anomalies import Alert
 from router.budgets import BudgetStatus
-from router.types import BudgetMode, LedgerEntry
+from router.types import BudgetMode, LedgerEntry, Reason
 
 GROUP_FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "model", "category")
 
@@ -30,6 +30,7 @@ class Figures:
     overdrafts: int  # security tasks let past a hard limit
     rule_shaped: int  # decisions a routing rule decided or narrowed
     model_mix: dict[str, int] = field(default_factory=dict)  # calls per model (cache hits not included)
+    escalations: int = 0  # decisions that escalated an earlier one whose answer fell short
 
     @property
     def savings_usd(self) -> float:
@@ -42,6 +43,12 @@ class Figures:
     @property
     def cache_hit_rate(self) -> float:
         return self.cache_hits / self.calls if self.calls else 0.0
+
+    @property
+    def escalation_rate(self) -> float:
+        """Escalations per decision a model answered first (neither a cache hit nor an escalation)."""
+        first = self.calls - self.cache_hits - self.escalations
+        return self.escalations / first if first > 0 else 0.0
 
 
 def figures(entries: Iterable[LedgerEntry]) -> Figures:
@@ -63,6 +70,7 @@ def figures(entries: Iterable[LedgerEntry]) -> Figures:
         overdrafts=sum(e.budget_mode == BudgetMode.OVERDRAFT for e in entries),
         rule_shaped=sum(bool(e.rule_id) for e in entries),
         model_mix=dict(Counter(e.model for e in entries if not e.cache_hit).most_common()),
+        escalations=sum(e.reason == Reason.ESCALATION for e in entries),
     )
 
 

@@ -22,7 +22,8 @@ def stats_report(tenant_id: str, stats: pb.StatsResponse) -> str:
         f"semantic cache: {t.cache_hits} hits ({t.cache_hit_rate:.1%} of calls), ${t.cache_saved_usd:.4f} of calls saved",
         f"mean quality {_quality(t)}; {t.errors} errors",
         f"budget modes: {t.economy} calls in economy mode, {t.overdrafts} security overdrafts; "
-        f"{t.rule_shaped} calls shaped by a rule",
+        f"{t.rule_shaped} calls shaped by a rule; {t.escalations} escalations ({t.escalation_rate:.1%} of "
+        "first answers)",
         "model mix: " + ", ".join(f"{model} {n / max(t.calls - t.cache_hits, 1):.1%}"
                                   for model, n in sorted(t.model_mix.items(), key=lambda kv: -kv[1])),
     ]

@@ -24,7 +24,7 @@ from router.reading import PromptReader, Reading
 from router.anomalies import SpendAnomalyDetector
 from router.budget_store import BudgetStore
 from router.budgets import BudgetStatus, Budgets, month_start, parse_budgets
-from router.policy import candidate_models, reason_for, steer, within_budget
+from router.policy import candidate_models, escalation, reason_for, steer, within_budget
 from router.report import Stats, figures, grouped
 from router.rule_book import RuleBook, RuleState
 from router.rule_store import RuleStore
@@ -112,6 +112,7 @@ class RouterService:
 
     def _route(self, request: RouteRequest, reading: Reading) -> Decision:
         decision_id, now = uuid.uuid4().hex, self.clock()
+        escalating = self._escalated(request) if request.escalate_from else None
         situation = self._situation(request, reading)
         security = reading.classification.security
         rules = self.rules.evaluate(request.tenant_id, self._facts(request, situation.context, security, now),
@@ -123,13 +124,13 @@ class RouterService:
         if rules.cost_weight is not None:
             situation = replace(situation, cost_weight=rules.cost_weight)
         cache_prompt = self._cache_prompt(request, situation.context, security, reading.precise)
-        if cache_prompt is not None and not (request.bypass_cache or rules.bypass_cache):
+        if cache_prompt is not None and not (request.bypass_cache or rules.bypass_cache or escalating):
             hit, cache_prompt = self.cache.lookup(cache_prompt, self.settings.cache_threshold_for(request.tenant_id))
             self.metrics.looked_up(request.tenant_id, hit is not None)
             if hit is not None:
                 applied = {rules.cost_weight_rule} - {""}
                 return self._answer_from_cache(request, situation, hit, decision_id, now, _matches(rules, applied))
-        decision = self._choose(request, situation, security, rules, decision_id, now)
+        decision = self._choose(request, situation, security, rules, decision_id, now, escalating)
         try:
             self.log.record_decision(decision, situation.context)
         except BaseException:
@@ -140,9 +141,17 @@ class RouterService:
             self.cache.remember(decision.decision_id, cache_prompt)
         return decision
 
+    def _escalated(self, request: RouteRequest) -> Decision:
+        """The decision a request escalates: it must be the same tenant's."""
+        found = self.log.decisions([request.escalate_from]).get(request.escalate_from)
+        if found is None or found[0].tenant_id != request.tenant_id:
+            raise NotFound(f"escalate_from: decision {request.escalate_from!r} is not in the log")
+        return found[0]
+
     def _choose(self, request: RouteRequest, situation: Situation, security: bool, rules: Outcome,
-                decision_id: str, now: float) -> Decision:
-        """The model, among those the rules and the budgets leave, with its cost reserved.
+                decision_id: str, now: float, escalating: Decision | None) -> Decision:
+        """The model, among those the rules and the budgets leave, with its cost reserved: the bandit's
+        choice, a route rule's, or when escalating the next stronger than the escalated decision's.
 
         The reservation is the arbiter: when a concurrent call took the room between the check and
         the reservation, the choice is made again with what is left.
@@ -154,8 +163,13 @@ class RouterService:
             check = self.budgets.check(request.tenant_id, request.metadata, now)
             allowed, mode = within_budget(steered, context, check, security, tenant.security_overdraft)
             narrowed = Situation(context, tuple(allowed), situation.cost_weight)
-            choice = deterministic(narrowed, 0, list(range(len(allowed)))) if steered.routed \
-                else self.policy.choose(narrowed)
+            if escalating is not None:
+                below = self.registry[escalating.model] if escalating.model in self.registry else None
+                choice = deterministic(narrowed, *escalation(allowed, below, context.category))
+            elif steered.routed:
+                choice = deterministic(narrowed, 0, list(range(len(allowed))))
+            else:
+                choice = self.policy.choose(narrowed)
             model = self.registry[choice.model]
             cost = model.cost(context.input_tokens, context.output_tokens)
             if self.budgets.reserve(decision_id, request.tenant_id, request.metadata, cost, now,
@@ -171,7 +185,8 @@ class RouterService:
         return self._decision(
             request, situation, security, model.id, model.provider, decision_id, now,
             probability=choice.probability,
-            reason=Reason.RULE if steered.routed else reason_for(security, len(allowed)),
+            reason=Reason.ESCALATION if escalating else Reason.RULE if steered.routed
+            else reason_for(security, len(allowed)),
             estimated_cost_usd=cost,
             probabilities=choice.probabilities,
             fallbacks=tuple(m for m in choice.ranking if m != choice.model),
@@ -179,6 +194,7 @@ class RouterService:
             rule_id=steered.rule_id,
             budget_mode=mode,
             rule_matches=_matches(rules, applied),
+            escalated_from=escalating.decision_id if escalating else "",
         )
 
     def _answer_from_cache(self, request: RouteRequest, situation: Situation, hit: CacheHit, decision_id: str,
@@ -227,6 +243,7 @@ class RouterService:
             estimated_output_tokens=context.output_tokens,
             metadata=request.metadata,
             baseline_cost_usd=self._baseline_cost(context.input_tokens, context.output_tokens),
+            quality_bar=self.settings.tenant(request.tenant_id).escalate_below,
             **outcome,
         )
 

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     rule_id TEXT,
     budget_mode TEXT,
     awaiting_feedback INTEGER,  -- 1 until feedback arrives or the decision expires
-    expired_at REAL
+    expired_at REAL,
+    escalated_from TEXT  -- the decision this one escalates
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant_time ON decisions (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -312,12 +313,13 @@ _DECISION_FIELDS = [
     "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
     "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
     "cache_entry_id", "cache_similarity", "cost_saved_usd", "baseline_cost_usd", "rule_id", "budget_mode",
+    "escalated_from",
 ]
 # Columns added after the first release, with their types: a log written before them is extended.
 _LATER_COLUMNS = {
     "decisions": {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL",
                   "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT",
-                  "awaiting_feedback": "INTEGER", "expired_at": "REAL"},
+                  "awaiting_feedback": "INTEGER", "expired_at": "REAL", "escalated_from": "TEXT"},
     "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER"},
 }
 
@@ -382,6 +384,7 @@ def _decision_row(decision: Decision, context: Context) -> dict:
         "baseline_cost_usd": decision.baseline_cost_usd,
         "rule_id": decision.rule_id,
         "budget_mode": decision.budget_mode,
+        "escalated_from": decision.escalated_from,
         "awaiting_feedback": 1,
     }
 
@@ -412,6 +415,7 @@ def _decision_from_row(row: tuple) -> tuple[Decision, Context]:
         baseline_cost_usd=values["baseline_cost_usd"] or 0.0,
         rule_id=values["rule_id"] or "",
         budget_mode=values["budget_mode"] or "",
+        escalated_from=values["escalated_from"] or "",
     )
     context = Context(
         embedding=np.frombuffer(values["embedding"], dtype=np.float32),

@@ -38,6 +38,7 @@ class RouteRequest:
     task_hint: str = ""
     bypass_cache: bool = False
     requested_model: str = ""  # the model the caller would have used: routing rules can match on it
+    escalate_from: str = ""  # a decision whose answer fell short: the next stronger model is wanted
 
     @property
     def system_prompt(self) -> str:
@@ -72,6 +73,7 @@ class Reason:
     BANDIT = "bandit"
     ONLY_MODEL_ALLOWED = "only_model_allowed"
     CACHE_HIT = "cache_hit"
+    ESCALATION = "escalation"
 
 
 class BudgetMode:
@@ -108,6 +110,9 @@ class Decision:
     rule_id: str = ""  # the routing rule that chose the model or narrowed the choice, if any
     budget_mode: str = BudgetMode.NORMAL
     rule_matches: tuple[RuleMatch, ...] = ()  # every rule whose conditions held, and whether it acted
+    escalated_from: str = ""  # the decision this one escalates
+    # The tenant's escalation bar when the decision was made (not logged: the config holds it).
+    quality_bar: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

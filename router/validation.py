@@ -45,6 +45,8 @@ def validate_route(request: RouteRequest, settings: Settings, registry: Registry
     if request.cost_weight is not None and not 0 <= request.cost_weight <= MAX_COST_WEIGHT:
         raise InvalidArgument("cost_weight", f"must be a number in [0, {MAX_COST_WEIGHT:g}], got {request.cost_weight}")
     _validate_constraints(request, limits, registry)
+    if request.escalate_from:
+        _check_id("escalate_from", request.escalate_from, limits)
 
 
 def _validate_messages(request: RouteRequest, max_chars: int, limits: LimitSettings) -> None:

@@ -31,6 +31,7 @@ _REASONS = {
     Reason.BANDIT: pb.REASON_BANDIT,
     Reason.ONLY_MODEL_ALLOWED: pb.REASON_ONLY_MODEL_ALLOWED,
     Reason.CACHE_HIT: pb.REASON_CACHE_HIT,
+    Reason.ESCALATION: pb.REASON_ESCALATION,
 }
 _REASON_NAMES = {code: name for name, code in _REASONS.items()}
 _BUDGET_MODES = {
@@ -65,6 +66,7 @@ def route_request_from_pb(message: pb.RouteRequest) -> RouteRequest:
         task_hint=message.task_hint,
         bypass_cache=message.bypass_cache,
         requested_model=message.requested_model,
+        escalate_from=message.escalate_from,
     )
 
 
@@ -83,6 +85,7 @@ def route_request_to_pb(request: RouteRequest) -> pb.RouteRequest:
         task_hint=request.task_hint,
         bypass_cache=request.bypass_cache,
         requested_model=request.requested_model,
+        escalate_from=request.escalate_from,
     )
 
 
@@ -108,6 +111,8 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         cost_saved_usd=cache.cost_saved_usd if cache else 0.0,
         rule_id=decision.rule_id,
         budget_mode=_BUDGET_MODES[decision.budget_mode],
+        escalated_from=decision.escalated_from,
+        quality_bar=decision.quality_bar,
     )
 
 
@@ -133,6 +138,8 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "cost_saved_usd": message.cost_saved_usd,
         "rule_id": message.rule_id,
         "budget_mode": _BUDGET_MODE_NAMES.get(message.budget_mode, "normal"),
+        "escalated_from": message.escalated_from,
+        "quality_bar": _optional(message, "quality_bar"),
     }
 
 
@@ -228,7 +235,7 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
         savings_usd=f.savings_usd, savings_share=f.savings_share, cache_hits=f.cache_hits,
         cache_hit_rate=f.cache_hit_rate, cache_saved_usd=f.cache_saved_usd, mean_quality=f.mean_quality,
         errors=f.errors, economy=f.economy, overdrafts=f.overdrafts, rule_shaped=f.rule_shaped,
-        model_mix=f.model_mix, expired=f.expired,
+        model_mix=f.model_mix, expired=f.expired, escalations=f.escalations, escalation_rate=f.escalation_rate,
     )
 
 

@@ -143,6 +143,18 @@ def test_a_route_batch_answers_each_prompt_with_its_own_status(server):
         assert client.feedback(FeedbackRequest(outcomes[2]["decision_id"], 0.9))["reward"] > 0
 
 
+def test_an_escalation_over_grpc_names_the_decision_it_escalates(server):
+    with server.client() as client:
+        first = client.route(ask("Laos", constraints=Constraints(allowed_models=("small",))))
+        escalated = client.route(ask("Laos", escalate_from=first["decision_id"]))
+        assert (escalated["reason"], escalated["escalated_from"]) == ("escalation", first["decision_id"])
+        assert escalated["model"] in ("medium", "big") and escalated["quality_bar"] is None
+        with pytest.raises(grpc.RpcError) as raised:
+            client.route(ask("Laos", escalate_from=client.route(ask("Laos", constraints=Constraints(
+                allowed_models=("big",))))["decision_id"]))
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 def test_reflection_lists_the_service_and_describes_its_calls(server):
     with grpc.insecure_channel(server.addr) as channel:
         reflected = ProtoReflectionDescriptorDatabase(channel)
