@@ -157,7 +157,8 @@ class RouterService:
         the reservation, the choice is made again with what is left.
         """
         tenant = self.settings.tenant(request.tenant_id)
-        steered = steer(list(situation.candidates), rules)
+        # A route rule picks a first answer; an escalation asks past it (a tiers rule still holds).
+        steered = steer(list(situation.candidates), replace(rules, route=None) if escalating else rules)
         context = situation.context
         for _ in range(RESERVE_ATTEMPTS):
             check = self.budgets.check(request.tenant_id, request.metadata, now)

@@ -40,6 +40,16 @@ def test_escalation_climbs_to_the_strongest_model_then_refuses(make_service):
     assert service.registry[chain[-1].model].tier == "premium"
 
 
+def test_a_route_rule_picks_the_first_answer_and_an_escalation_goes_past_it(make_service):
+    rule = {"id": "start-small", "conditions": [{"field": "prompt", "op": "contains", "value": "hash"}],
+            "action": {"type": "route", "model": "gpt-4o-mini"}}
+    service = make_service(tenants={"acme": {"rules": [rule]}})
+    first = service.route(user_request(QUESTION))
+    escalated = service.route(user_request(QUESTION, escalate_from=first.decision_id))
+    assert (first.model, first.rule_id) == ("gpt-4o-mini", "start-small")
+    assert strength(service, escalated.model, first.category) > strength(service, "gpt-4o-mini", first.category)
+
+
 def test_an_escalation_is_never_answered_from_the_cache(make_service):
     service = make_service()
     first = service.route(user_request(QUESTION))

@@ -1,0 +1,251 @@
+"""Drop-in routing for the OpenAI and Anthropic Python clients.
+
+`wrap_openai(clients, router, tenant=...)` gives an object whose `chat.completions.create(...)`
+takes the same arguments as the OpenAI client's; `wrap_anthropic` does the same for
+`messages.create(...)`. Each call asks the router first, calls the chosen model through the client
+of its provider (`clients` maps provider → client; one client serves every provider, e.g. a
+gateway), and returns the provider's own response with the routing decision in `response.routing`.
+A cache hit is answered in the provider's response shape without calling anyone.
+
+Around the call:
+- a provider error is reported as the decision's feedback (learned as quality 0), and the next
+  model of the decision's fallback list is routed to and called, until one answers;
+- `quality(answer, prompt, decision)` scores the answer. A score is sent as feedback at once, with
+  tokens, latency and the answer (which the cache may keep). None means the rating comes later:
+  `rate(decision_id, quality)` sends it then;
+- a score below the quality bar (`escalate_below`, else the tenant's from the decision) escalates:
+  the next stronger model is routed to and called, at most `max_escalations` times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+import grpc
+
+from router.client import RouterClient
+from router.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
+
+# (answer text, the prompt's messages, the decision) → quality in [0, 1], or None: rated later.
+QualityCallback = Callable[[str, Sequence[ChatMessage], dict], "float | None"]
+PENDING_LIMIT = 10_000  # answers awaiting a later rating; beyond it the oldest are left to expire
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one call to a model gave, as feedback reports it."""
+
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_ms: float
+    from_cache: bool = False
+
+
+class RoutedChat:
+    """The routing around one kind of client; `shape` knows its call and response."""
+
+    def __init__(self, shape: Shape, clients: Mapping[str, Any] | Any, router: RouterClient, tenant: str,
+                 models: Sequence[str] = (), quality: QualityCallback | None = None,
+                 escalate_below: float | None = None, max_escalations: int = 2, metadata: Metadata = Metadata()):
+        self.shape = shape
+        self.clients = clients
+        self.router = router
+        self.tenant = tenant
+        self.models = tuple(models)
+        self.quality = quality
+        self.escalate_below = escalate_below
+        self.max_escalations = max_escalations
+        self.metadata = metadata
+        self._pending: OrderedDict[str, Answer] = OrderedDict()
+
+    def create(self, **params: Any) -> Any:
+        """The provider's response to `params`, from the model the router chose, with `.routing`."""
+        request = RouteRequest(
+            self.tenant, self.shape.prompt(params),
+            constraints=Constraints(self.models, expected_output_tokens=self.shape.max_tokens(params)),
+            metadata=self.metadata, requested_model=str(params.get("model", "")),
+        )
+        decision = self.router.route(request)
+        history = [decision]
+        for escalations in range(self.max_escalations + 1):
+            response, answer, decision = self._answer(request, decision, params, history)
+            score = self._rate_now(decision, request.messages, answer)
+            if escalations == self.max_escalations or not self._falls_short(score, decision):
+                break
+            escalated = self._escalate(request, decision)
+            if escalated is None:
+                break
+            decision = escalated
+            history.append(decision)
+        response.routing = {**decision, "history": [d["decision_id"] for d in history]}
+        return response
+
+    def rate(self, decision_id: str, quality: float) -> dict:
+        """A rating that came after the call (the quality callback returned None): send it now."""
+        answer = self._pending.pop(decision_id, None)
+        if answer is None:
+            raise KeyError(f"decision {decision_id!r} awaits no rating here (rated already, or never made)")
+        return self._feedback(decision_id, quality, answer)
+
+    def _answer(self, request: RouteRequest, decision: dict, params: dict,
+                history: list[dict]) -> tuple[Any, Answer, dict]:
+        """Call the decision's model; on a provider error, report it and go down the fallback list."""
+        fallbacks = list(decision["fallback_models"])
+        while True:
+            if decision["cache_hit"]:
+                text = decision["cached_response"]
+                return self.shape.cached(text, decision["model"]), Answer(text, None, None, 0.0, True), decision
+            client = self._client(decision)
+            start = time.perf_counter()
+            try:
+                response = self.shape.call(client, decision["model"], params)
+            except Exception:
+                latency_ms = (time.perf_counter() - start) * 1000
+                self.router.feedback(FeedbackRequest(decision["decision_id"], None, latency_ms=latency_ms, error=True))
+                if not fallbacks:
+                    raise
+                only = replace(request.constraints, allowed_models=(fallbacks.pop(0),))
+                decision = self.router.route(replace(request, constraints=only))
+                history.append(decision)
+                continue
+            latency_ms = (time.perf_counter() - start) * 1000
+            return response, Answer(self.shape.text(response), *self.shape.usage(response), latency_ms), decision
+
+    def _client(self, decision: dict) -> Any:
+        if not isinstance(self.clients, Mapping):
+            return self.clients
+        if decision["provider"] not in self.clients:
+            raise ValueError(f"the router chose {decision['model']} of provider {decision['provider']!r}, and no "
+                             f"client was given for it (clients for: {', '.join(self.clients)}); give one, or "
+                             "pass models= with the models your clients reach")
+        return self.clients[decision["provider"]]
+
+    def _rate_now(self, decision: dict, prompt: Sequence[ChatMessage], answer: Answer) -> float | None:
+        score = self.quality(answer.text, prompt, decision) if self.quality is not None else None
+        if score is None:
+            self._pending[decision["decision_id"]] = answer
+            while len(self._pending) > PENDING_LIMIT:
+                self._pending.popitem(last=False)
+            return None
+        self._feedback(decision["decision_id"], score, answer)
+        return score
+
+    def _feedback(self, decision_id: str, quality: float, answer: Answer) -> dict:
+        return self.router.feedback(FeedbackRequest(
+            decision_id, quality, answer.input_tokens, answer.output_tokens, answer.latency_ms,
+            response_text=None if answer.from_cache else answer.text or None))
+
+    def _falls_short(self, score: float | None, decision: dict) -> bool:
+        bar = self.escalate_below if self.escalate_below is not None else decision["quality_bar"]
+        return score is not None and bar is not None and score < bar
+
+    def _escalate(self, request: RouteRequest, decision: dict) -> dict | None:
+        """The next stronger model's decision; None when no allowed model is stronger."""
+        try:
+            return self.router.route(replace(request, escalate_from=decision["decision_id"]))
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                return None
+            raise
+
+
+class Shape(Protocol):
+    """How one provider's client is called and how its answers read."""
+
+    def prompt(self, params: dict) -> tuple[ChatMessage, ...]: ...
+
+    def max_tokens(self, params: dict) -> int | None: ...
+
+    def call(self, client: Any, model: str, params: dict) -> Any: ...
+
+    def text(self, response: Any) -> str: ...
+
+    def usage(self, response: Any) -> tuple[int | None, int | None]: ...
+
+    def cached(self, text: str, model: str) -> Any:
+        """A response of this provider's shape carrying a cached answer."""
+        ...
+
+
+class OpenAIShape:
+    def prompt(self, params: dict) -> tuple[ChatMessage, ...]:
+        return tuple(ChatMessage(_role(m["role"]), _plain(m.get("content"))) for m in params["messages"])
+
+    def max_tokens(self, params: dict) -> int | None:
+        return params.get("max_completion_tokens") or params.get("max_tokens")
+
+    def call(self, client: Any, model: str, params: dict) -> Any:
+        return client.chat.completions.create(**{**params, "model": model})
+
+    def text(self, response: Any) -> str:
+        return response.choices[0].message.content or ""
+
+    def usage(self, response: Any) -> tuple[int | None, int | None]:
+        usage = getattr(response, "usage", None)
+        return (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
+
+    def cached(self, text: str, model: str) -> Any:
+        message = SimpleNamespace(role="assistant", content=text)
+        return SimpleNamespace(id="banditroute-cache", object="chat.completion", model=model,
+                               choices=[SimpleNamespace(index=0, message=message, finish_reason="stop")],
+                               usage=SimpleNamespace(prompt_tokens=0, completion_tokens=0, total_tokens=0))
+
+
+class AnthropicShape:
+    def prompt(self, params: dict) -> tuple[ChatMessage, ...]:
+        system = _plain(params.get("system"))
+        turns = tuple(ChatMessage(_role(m["role"]), _plain(m.get("content"))) for m in params["messages"])
+        return ((ChatMessage("system", system),) if system else ()) + turns
+
+    def max_tokens(self, params: dict) -> int | None:
+        return params.get("max_tokens")
+
+    def call(self, client: Any, model: str, params: dict) -> Any:
+        return client.messages.create(**{**params, "model": model})
+
+    def text(self, response: Any) -> str:
+        return "".join(block.text for block in response.content if getattr(block, "type", "text") == "text")
+
+    def usage(self, response: Any) -> tuple[int | None, int | None]:
+        usage = getattr(response, "usage", None)
+        return (usage.input_tokens, usage.output_tokens) if usage is not None else (None, None)
+
+    def cached(self, text: str, model: str) -> Any:
+        return SimpleNamespace(id="banditroute-cache", type="message", role="assistant", model=model,
+                               content=[SimpleNamespace(type="text", text=text)], stop_reason="end_turn",
+                               usage=SimpleNamespace(input_tokens=0, output_tokens=0))
+
+
+def wrap_openai(clients: Mapping[str, Any] | Any, router: RouterClient, tenant: str, **options: Any) -> Any:
+    """An object with the OpenAI client's `chat.completions.create`, routed (see the module's text);
+    `options` are RoutedChat's: models, quality, escalate_below, max_escalations, metadata."""
+    routed = RoutedChat(OpenAIShape(), clients, router, tenant, **options)
+    return SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=routed.create)),
+                           rate=routed.rate, routed=routed)
+
+
+def wrap_anthropic(clients: Mapping[str, Any] | Any, router: RouterClient, tenant: str, **options: Any) -> Any:
+    """An object with the Anthropic client's `messages.create`, routed (see the module's text)."""
+    routed = RoutedChat(AnthropicShape(), clients, router, tenant, **options)
+    return SimpleNamespace(messages=SimpleNamespace(create=routed.create), rate=routed.rate, routed=routed)
+
+
+def _role(role: str) -> str:
+    """The router knows system, user and assistant turns; OpenAI's developer turn is a system one."""
+    return {"developer": "system", "system": "system", "assistant": "assistant"}.get(role, "user")
+
+
+def _plain(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content blocks."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.get("text", "") if isinstance(part, Mapping) else getattr(part, "text", "")
+                     for part in content)

@@ -1,0 +1,160 @@
+"""The OpenAI and Anthropic wrappers end to end: a real server, fake provider clients (no network).
+A call is routed, made through the chosen provider's client, fed back and learned; a provider error
+goes down the fallback list and is learned as a poor outcome; an answer below the bar escalates; a
+rating may come later; a cached answer is served in the provider's shape without a call."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from router.process import ServerProcess
+from router.wrappers import wrap_anthropic, wrap_openai
+
+pytestmark = pytest.mark.slow
+
+PROVIDERS = ("anthropic", "deepseek", "google", "groq", "openai")
+QUESTION = [{"role": "system", "content": "You answer briefly."},
+            {"role": "user", "content": "What is the difference between a process and a thread?"}]
+
+
+class FakeOpenAI:
+    """chat.completions.create as the OpenAI client has it; its first `failures` calls fail."""
+
+    def __init__(self, failures: int = 0):
+        self.calls: list[dict] = []
+        self.failures = failures
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
+
+    def _create(self, **params):
+        self.calls.append(params)
+        if len(self.calls) <= self.failures:
+            raise ConnectionError(f"{params['model']} is down")
+        message = SimpleNamespace(role="assistant", content=f"answer from {params['model']}")
+        return SimpleNamespace(model=params["model"], choices=[SimpleNamespace(index=0, message=message)],
+                               usage=SimpleNamespace(prompt_tokens=40, completion_tokens=120))
+
+
+class FakeAnthropic:
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.messages = SimpleNamespace(create=self._create)
+
+    def _create(self, **params):
+        self.calls.append(params)
+        return SimpleNamespace(model=params["model"], content=[SimpleNamespace(type="text", text="from claude")],
+                               usage=SimpleNamespace(input_tokens=30, output_tokens=90))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServerProcess(tmp_path_factory.mktemp("wrappers") / "data") as running:
+        yield running
+
+
+@pytest.fixture
+def router(server):
+    with server.client() as client:
+        yield client
+
+
+def start_small(router, tenant: str) -> None:
+    """A route rule gives the tenant's first answer to gpt-4o-mini, so escalations have room to climb."""
+    router.put_rule(tenant, {"id": "start-small", "action": {"type": "route", "model": "gpt-4o-mini"},
+                             "conditions": [{"field": "prompt", "op": "contains", "value": "thread"}]})
+
+
+def settled(router, tenant: str) -> list:
+    return list(router.export_ledger(tenant, 0, time.time() + 1))
+
+
+def test_a_call_is_routed_made_through_the_chosen_provider_and_learned(router):
+    fakes = {p: FakeOpenAI() for p in PROVIDERS}
+    wrapped = wrap_openai(fakes, router, "w-learn", quality=lambda answer, prompt, decision: 0.9)
+    response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION, max_tokens=300)
+    chosen = response.routing
+    [call] = fakes[chosen["provider"]].calls
+    assert call["model"] == chosen["model"] and call["messages"] == QUESTION and call["max_tokens"] == 300
+    assert response.choices[0].message.content == f"answer from {chosen['model']}"
+    [entry] = settled(router, "w-learn")
+    assert (entry.decision_id, entry.quality, entry.input_tokens, entry.output_tokens) == \
+        (chosen["decision_id"], 0.9, 40, 120)
+
+
+def test_a_provider_error_is_fed_back_and_the_next_fallback_answers(router):
+    gateway = FakeOpenAI(failures=1)  # one client for every provider, as a gateway is
+    wrapped = wrap_openai(gateway, router, "w-fallback", quality=lambda *_: 0.8)
+    response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION, max_tokens=300)
+    failed, answered = response.routing["history"]
+    first_model = gateway.calls[0]["model"]
+    entries = {e.decision_id: e for e in settled(router, "w-fallback")}
+    assert entries[failed].model == first_model and entries[failed].error
+    assert entries[failed].quality == 0.0  # learned as a poor outcome
+    assert response.routing["decision_id"] == answered and response.routing["reason"] == "only_model_allowed"
+    assert gateway.calls[1]["model"] == response.routing["model"] != first_model
+    assert entries[answered].quality == 0.8 and not entries[answered].error
+
+
+def test_an_answer_below_the_bar_escalates_to_a_stronger_model(router):
+    start_small(router, "w-escalate")
+    fakes = {p: FakeOpenAI() for p in PROVIDERS}
+    scores = iter([0.3, 0.5, 0.95])
+    wrapped = wrap_openai(fakes, router, "w-escalate", models=("gpt-4o-mini", "gpt-4o", "o1"),
+                          quality=lambda *_: next(scores), escalate_below=0.7, max_escalations=3)
+    response = wrapped.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
+    assert [c["model"] for c in fakes["openai"].calls] == ["gpt-4o-mini", "gpt-4o", "o1"]
+    assert response.routing["reason"] == "escalation" and len(response.routing["history"]) == 3
+    stats = router.stats("w-escalate").total
+    assert (stats.escalations, stats.settled) == (2, 3)
+
+
+def test_escalations_stop_at_the_limit(router):
+    start_small(router, "w-limit")
+    fakes = {p: FakeOpenAI() for p in PROVIDERS}
+    wrapped = wrap_openai(fakes, router, "w-limit", quality=lambda *_: 0.1, escalate_below=0.7, max_escalations=1)
+    response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    assert len(response.routing["history"]) == 2
+    assert sum(len(f.calls) for f in fakes.values()) == 2
+
+
+def test_a_rating_that_comes_later_is_sent_by_decision_id(router):
+    fakes = {p: FakeOpenAI() for p in PROVIDERS}
+    wrapped = wrap_openai(fakes, router, "w-later", quality=lambda *_: None)
+    response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    assert not any(e.settled_unix for e in settled(router, "w-later"))
+    wrapped.rate(response.routing["decision_id"], 0.75)
+    [entry] = settled(router, "w-later")
+    assert entry.quality == 0.75 and entry.output_tokens == 120
+    with pytest.raises(KeyError, match="awaits no rating"):
+        wrapped.rate(response.routing["decision_id"], 0.75)
+
+
+def test_a_cached_answer_is_served_in_the_providers_shape_without_a_call(router):
+    fakes = {p: FakeOpenAI() for p in PROVIDERS}
+    wrapped = wrap_openai(fakes, router, "w-cache", quality=lambda *_: 0.95)
+    question = [{"role": "user", "content": "Give me the docs link for the Python json module."}]
+    first = wrapped.chat.completions.create(model="gpt-4o", messages=question)
+    calls = sum(len(f.calls) for f in fakes.values())
+    again = wrapped.chat.completions.create(model="gpt-4o", messages=question)
+    assert again.routing["cache_hit"] and sum(len(f.calls) for f in fakes.values()) == calls
+    assert again.choices[0].message.content == first.choices[0].message.content
+
+
+def test_the_anthropic_wrapper_reads_its_system_blocks_and_usage(router):
+    claude = FakeAnthropic()
+    wrapped = wrap_anthropic({"anthropic": claude}, router, "w-anthropic", models=("claude-3-5-haiku", "claude-opus-4"),
+                             quality=lambda answer, prompt, decision: 0.9 if prompt[0].role == "system" else 0.0)
+    response = wrapped.messages.create(model="claude-opus-4", max_tokens=200,
+                                       system=[{"type": "text", "text": "You are terse."}],
+                                       messages=[{"role": "user", "content": [{"type": "text", "text": "Hi there"}]}])
+    assert response.content[0].text == "from claude" and claude.calls[0]["model"] == response.routing["model"]
+    [entry] = settled(router, "w-anthropic")
+    assert (entry.quality, entry.input_tokens, entry.output_tokens) == (0.9, 30, 90)
+
+
+def test_a_provider_without_a_client_is_a_clear_error(router):
+    wrapped = wrap_openai({"nobody": FakeOpenAI()}, router, "w-none", models=("gpt-4o-mini",))
+    with pytest.raises(ValueError, match="no client was given for it"):
+        wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
