@@ -44,9 +44,9 @@ def configure_logging(level: str, form: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Other libraries' warnings and errors always; their debug chatter never drowns the decisions.
-    logging.basicConfig(level=max(logging.getLevelName(level), logging.WARNING), handlers=[handler])
-    for package in ("router", "learners", "simulator"):
-        logging.getLogger(package).setLevel(level)
+    handler.addFilter(lambda record: record.levelno >= logging.WARNING
+                      or record.name.partition(".")[0] in ("router", "learners", "simulator"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,6 +54,10 @@ class TenantSettings(Strict):
         True, description="false: no raw prompt text is stored anywhere; the cache keeps a hash, the embeddings "
         "and keyed hashes of the words its false-hit guard compares"
     )
+    draft_review: list[str] = Field(
+        default_factory=list, description="task categories the tenant marks as complex: the registry's draft→review "
+        "plans are offered for them beside single models"
+    )
     escalate_below: float | None = Field(
         None, ge=0, le=1, description="quality bar: a client wrapper asks for a stronger model when an answer is "
         "rated below it (Route with escalate_from)"
@@ -62,6 +66,14 @@ class TenantSettings(Strict):
         None, ge=0, le=1, description="a decision with no feedback after feedback_wait_hours is learned with this "
         "quality; unset: it is only marked expired"
     )
+
+    @field_validator("draft_review")
+    @classmethod
+    def _known_categories(cls, categories: list[str]) -> list[str]:
+        unknown = sorted(set(categories) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}")
+        return categories
 
 
 class CacheSettings(Strict):

@@ -28,6 +28,7 @@ class ModelSpec:
     long_input_per_1m: float | None = None
     long_output_per_1m: float | None = None
     quality_prior: dict[str, float] = field(default_factory=dict)
+    steps: tuple[str, ...] = ()  # a draft→review plan: the drafter, then the reviewer
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """USD for one call; above the long-context threshold the whole call pays the long price."""
@@ -45,10 +46,41 @@ class ModelSpec:
         return self.quality_prior.get(QUALITY_COLUMN.get(category, category), 0.5)
 
 
-class Registry:
-    """An ordered, immutable set of models; the baseline is what 'always premium' means."""
+@dataclass(frozen=True)
+class PlanSpec:
+    """A two-step plan (seed 002, pattern 2): a cheaper model drafts, a stronger one reviews the draft."""
 
-    def __init__(self, models: list[ModelSpec], baseline_model: str):
+    drafter: str
+    reviewer: str
+    review_output_share: float = 0.25  # the review's answer, as a share of the draft's length
+
+    @property
+    def id(self) -> str:
+        return f"{self.drafter}+{self.reviewer}"
+
+
+def plan_arm(plan: PlanSpec, drafter: ModelSpec, reviewer: ModelSpec) -> ModelSpec:
+    """A plan as one more choice for the bandit. Its price is both calls' (the review reads the prompt
+    and the draft, and writes review_output_share of the draft's length), linear in the prompt's
+    and the answer's tokens as a model's is; a priori it is as good as its reviewer."""
+    return ModelSpec(
+        id=plan.id, provider=PLAN_PROVIDER, tier=reviewer.tier,
+        input_per_1m=drafter.input_per_1m + reviewer.input_per_1m,
+        output_per_1m=drafter.output_per_1m + reviewer.input_per_1m + reviewer.output_per_1m * plan.review_output_share,
+        context_window=min(drafter.context_window, reviewer.context_window),
+        max_output_tokens=min(drafter.max_output_tokens, reviewer.max_output_tokens),
+        quality_prior=dict(reviewer.quality_prior), steps=(drafter.id, reviewer.id),
+    )
+
+
+PLAN_PROVIDER = "plan"
+
+
+class Registry:
+    """An ordered, immutable set of models; the baseline is what 'always premium' means. Plans are
+    looked up by id like models but are not among them: a tenant offers them for its complex tasks."""
+
+    def __init__(self, models: list[ModelSpec], baseline_model: str, plans: tuple[PlanSpec, ...] = ()):
         if not models:
             raise ValueError("the registry holds no model")
         self._models = {m.id: m for m in models}
@@ -60,6 +92,12 @@ class Registry:
         if baseline_model not in self._models:
             raise ValueError(f"baseline_model {baseline_model!r} is not in the registry")
         self.baseline_model = baseline_model
+        self.plan_specs = tuple(plans)
+        for plan in plans:
+            for step in (plan.drafter, plan.reviewer):
+                if step not in self._models:
+                    raise ValueError(f"plan {plan.id}: {step!r} is not in the registry")
+        self._plans = {p.id: plan_arm(p, self._models[p.drafter], self._models[p.reviewer]) for p in plans}
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> Registry:
@@ -69,13 +107,19 @@ class Registry:
         else:
             text = Path(path).read_text()
         doc = yaml.safe_load(text)
-        return cls([ModelSpec(**m) for m in doc["models"]], doc["baseline_model"])
+        plans = tuple(PlanSpec(**p) for p in doc.get("plans", []))
+        return cls([ModelSpec(**m) for m in doc["models"]], doc["baseline_model"], plans)
 
     def __contains__(self, model_id: str) -> bool:
-        return model_id in self._models
+        return model_id in self._models or model_id in self._plans
 
     def __getitem__(self, model_id: str) -> ModelSpec:
-        return self._models[model_id]
+        return self._models[model_id] if model_id in self._models else self._plans[model_id]
+
+    @property
+    def plans(self) -> list[ModelSpec]:
+        """The draft→review plans as choices (see plan_arm)."""
+        return list(self._plans.values())
 
     def __iter__(self):
         return iter(self._models.values())
@@ -91,7 +135,7 @@ class Registry:
         """A copy with one model added or replaced (a price change, a new model)."""
         models = dict(self._models)
         models[spec.id] = spec
-        return Registry(list(models.values()), self.baseline_model)
+        return Registry(list(models.values()), self.baseline_model, self.plan_specs)
 
 
 def normalised_costs(models: list[ModelSpec], input_tokens: int, output_tokens: int) -> np.ndarray:

@@ -190,12 +190,13 @@ class RouterService:
             else reason_for(security, len(allowed)),
             estimated_cost_usd=cost,
             probabilities=choice.probabilities,
-            fallbacks=tuple(m for m in choice.ranking if m != choice.model),
+            fallbacks=tuple(m for m in choice.ranking if m != choice.model and not self.registry[m].steps),
             candidates=tuple(m.id for m in allowed),
             rule_id=steered.rule_id,
             budget_mode=mode,
             rule_matches=_matches(rules, applied),
             escalated_from=escalating.decision_id if escalating else "",
+            plan=tuple((step, self.registry[step].provider) for step in model.steps),
         )
 
     def _answer_from_cache(self, request: RouteRequest, situation: Situation, hit: CacheHit, decision_id: str,
@@ -377,8 +378,19 @@ class RouterService:
         cost_weight = (
             request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
         )
-        candidates = candidate_models(self.registry, context, reading.classification.security, request.constraints)
-        return Situation(context, tuple(candidates), cost_weight)
+        security = reading.classification.security
+        candidates = candidate_models(self.registry, context, security, request.constraints)
+        plans = self._plans_offered(request.tenant_id, context, security, candidates)
+        return Situation(context, tuple(candidates + plans), cost_weight)
+
+    def _plans_offered(self, tenant_id: str, context: Context, security: bool,
+                       candidates: list[ModelSpec]) -> list[ModelSpec]:
+        """The draft→review plans, for a category the tenant marks as complex, whose steps may both
+        answer. Never for a security task: its draft would leave the premium models."""
+        if security or context.category not in self.settings.tenant(tenant_id).draft_review:
+            return []
+        allowed = {m.id for m in candidates}
+        return [p for p in self.registry.plans if set(p.steps) <= allowed]
 
     def update_model(self, spec: ModelSpec) -> None:
         """Add a model or change its price; the next request sees it (cost is applied, not learned)."""
@@ -463,7 +475,7 @@ class RouterService:
             # The model left the registry since the decision: price as estimated.
             actual_cost, cost_norm = decision.estimated_cost_usd, 1.0
         else:
-            actual_cost = chosen.cost(input_tokens, output_tokens)
+            actual_cost = self._cost(chosen, input_tokens, output_tokens, request)
             cost_norm = float(normalised_costs(candidates, input_tokens, output_tokens)[candidates.index(chosen)])
         return FeedbackRecord(
             decision_id=decision.decision_id,
@@ -477,6 +489,14 @@ class RouterService:
             created_at=self.clock(),
             baseline_cost_usd=self._baseline_cost(input_tokens, output_tokens),
         )
+
+    def _cost(self, chosen: ModelSpec, input_tokens: int, output_tokens: int, request: FeedbackRequest) -> float:
+        """A call's cost; a plan whose review tokens are reported is both calls' (else its estimate's price)."""
+        if not chosen.steps or request.review_input_tokens is None or request.review_output_tokens is None:
+            return chosen.cost(input_tokens, output_tokens)
+        drafter, reviewer = (self.registry[step] for step in chosen.steps)
+        return (drafter.cost(input_tokens, output_tokens)
+                + reviewer.cost(request.review_input_tokens, request.review_output_tokens))
 
     def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
         if not self._learnable(decision):

@@ -111,6 +111,9 @@ class Decision:
     budget_mode: str = BudgetMode.NORMAL
     rule_matches: tuple[RuleMatch, ...] = ()  # every rule whose conditions held, and whether it acted
     escalated_from: str = ""  # the decision this one escalates
+    # A draft→review plan's steps as (model, provider): the drafter, then the reviewer (not logged:
+    # the registry's plan says it).
+    plan: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The tenant's escalation bar when the decision was made (not logged: the config holds it).
     quality_bar: float | None = field(default=None, compare=False)
 
@@ -138,6 +141,9 @@ class FeedbackRequest:
     latency_ms: float = 0.0
     error: bool = False
     response_text: str | None = None
+    # A draft→review plan: the review call's tokens (input_tokens and output_tokens are the draft's).
+    review_input_tokens: int | None = None
+    review_output_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def _validate_constraints(request: RouteRequest, limits: LimitSettings, registry
                               f"has {len(allowed)} entries; the maximum is {limits.max_allowed_models}")
     for i, model in enumerate(allowed):
         _check_label(f"constraints.allowed_models[{i}]", model, limits.max_field_chars)
-    unknown = [m for m in allowed if m not in registry]
+    unknown = [m for m in allowed if m not in set(registry.ids)]  # a plan is offered, never named
     if unknown:
         raise InvalidArgument(
             "constraints.allowed_models",
@@ -109,7 +109,7 @@ def validate_feedback(request: FeedbackRequest, settings: Settings) -> None:
         raise InvalidArgument("quality", "is required unless error is set")
     if request.quality is not None and not (math.isfinite(request.quality) and 0.0 <= request.quality <= 1.0):
         raise InvalidArgument("quality", f"must be in [0, 1], got {request.quality}")
-    for name in ("input_tokens", "output_tokens"):
+    for name in ("input_tokens", "output_tokens", "review_input_tokens", "review_output_tokens"):
         value = getattr(request, name)
         if value is not None:
             _check_count(name, value, 0, limits.max_tokens)

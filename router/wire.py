@@ -34,6 +34,7 @@ _REASONS = {
     Reason.ESCALATION: pb.REASON_ESCALATION,
 }
 _REASON_NAMES = {code: name for name, code in _REASONS.items()}
+PLAN_ROLES = ("draft", "review")
 _BUDGET_MODES = {
     BudgetMode.NORMAL: pb.BUDGET_MODE_NORMAL,
     BudgetMode.ECONOMY: pb.BUDGET_MODE_ECONOMY,
@@ -113,6 +114,8 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         budget_mode=_BUDGET_MODES[decision.budget_mode],
         escalated_from=decision.escalated_from,
         quality_bar=decision.quality_bar,
+        plan=[pb.PlanStep(role=role, model=model, provider=provider)
+              for role, (model, provider) in zip(PLAN_ROLES, decision.plan)],
     )
 
 
@@ -140,6 +143,7 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "budget_mode": _BUDGET_MODE_NAMES.get(message.budget_mode, "normal"),
         "escalated_from": message.escalated_from,
         "quality_bar": _optional(message, "quality_bar"),
+        "plan": [{"role": s.role, "model": s.model, "provider": s.provider} for s in message.plan],
     }
 
 
@@ -152,6 +156,8 @@ def feedback_request_from_pb(message: pb.FeedbackRequest) -> FeedbackRequest:
         latency_ms=message.latency_ms,
         error=message.error,
         response_text=_optional(message, "response_text"),
+        review_input_tokens=_optional(message, "review_input_tokens"),
+        review_output_tokens=_optional(message, "review_output_tokens"),
     )
 
 
@@ -164,6 +170,8 @@ def feedback_request_to_pb(request: FeedbackRequest) -> pb.FeedbackRequest:
         latency_ms=request.latency_ms,
         error=request.error,
         response_text=request.response_text,
+        review_input_tokens=request.review_input_tokens,
+        review_output_tokens=request.review_output_tokens,
     )
 
 

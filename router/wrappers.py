@@ -5,7 +5,8 @@ takes the same arguments as the OpenAI client's; `wrap_anthropic` does the same 
 `messages.create(...)`. Each call asks the router first, calls the chosen model through the client
 of its provider (`clients` maps provider → client; one client serves every provider, e.g. a
 gateway), and returns the provider's own response with the routing decision in `response.routing`.
-A cache hit is answered in the provider's response shape without calling anyone.
+A cache hit is answered in the provider's response shape without calling anyone; a draft→review
+plan is run as two calls, the reviewer reading the draft.
 
 Around the call:
 - a provider error is reported as the decision's feedback (learned as quality 0), and the next
@@ -34,6 +35,8 @@ from router.types import ChatMessage, Constraints, FeedbackRequest, Metadata, Ro
 # (answer text, the prompt's messages, the decision) → quality in [0, 1], or None: rated later.
 QualityCallback = Callable[[str, Sequence[ChatMessage], dict], "float | None"]
 PENDING_LIMIT = 10_000  # answers awaiting a later rating; beyond it the oldest are left to expire
+REVIEW_REQUEST = ("Review the draft answer above: correct its mistakes, complete what it misses, and reply with "
+                  "the final answer only.")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Answer:
     output_tokens: int | None
     latency_ms: float
     from_cache: bool = False
+    review_input_tokens: int | None = None  # a draft→review plan's review call
+    review_output_tokens: int | None = None
 
 
 class RoutedChat:
@@ -101,10 +106,10 @@ class RoutedChat:
             if decision["cache_hit"]:
                 text = decision["cached_response"]
                 return self.shape.cached(text, decision["model"]), Answer(text, None, None, 0.0, True), decision
-            client = self._client(decision)
+            clients = [self._client(step["provider"], step["model"]) for step in _steps(decision)]
             start = time.perf_counter()
             try:
-                response = self.shape.call(client, decision["model"], params)
+                response, answer = self._call(decision, clients, params)
             except Exception:
                 latency_ms = (time.perf_counter() - start) * 1000
                 self.router.feedback(FeedbackRequest(decision["decision_id"], None, latency_ms=latency_ms, error=True))
@@ -114,17 +119,29 @@ class RoutedChat:
                 decision = self.router.route(replace(request, constraints=only))
                 history.append(decision)
                 continue
-            latency_ms = (time.perf_counter() - start) * 1000
-            return response, Answer(self.shape.text(response), *self.shape.usage(response), latency_ms), decision
+            return response, replace(answer, latency_ms=(time.perf_counter() - start) * 1000), decision
 
-    def _client(self, decision: dict) -> Any:
+    def _call(self, decision: dict, clients: list[Any], params: dict) -> tuple[Any, Answer]:
+        """One model's response, or a plan's: the drafter answers, the reviewer reads the draft and
+        gives the final answer (its response is the one returned)."""
+        steps = _steps(decision)
+        if len(steps) == 1:
+            response = self.shape.call(clients[0], steps[0]["model"], params)
+            return response, Answer(self.shape.text(response), *self.shape.usage(response), 0.0)
+        draft = self.shape.call(clients[0], steps[0]["model"], params)
+        review = self.shape.call(clients[1], steps[1]["model"], _review_params(params, self.shape.text(draft)))
+        review_in, review_out = self.shape.usage(review)
+        return review, Answer(self.shape.text(review), *self.shape.usage(draft), 0.0,
+                              review_input_tokens=review_in, review_output_tokens=review_out)
+
+    def _client(self, provider: str, model: str) -> Any:
         if not isinstance(self.clients, Mapping):
             return self.clients
-        if decision["provider"] not in self.clients:
-            raise ValueError(f"the router chose {decision['model']} of provider {decision['provider']!r}, and no "
-                             f"client was given for it (clients for: {', '.join(self.clients)}); give one, or "
-                             "pass models= with the models your clients reach")
-        return self.clients[decision["provider"]]
+        if provider not in self.clients:
+            raise ValueError(f"the router chose {model} of provider {provider!r}, and no client was given for it "
+                             f"(clients for: {', '.join(self.clients)}); give one, or pass models= with the models "
+                             "your clients reach")
+        return self.clients[provider]
 
     def _rate_now(self, decision: dict, prompt: Sequence[ChatMessage], answer: Answer) -> float | None:
         score = self.quality(answer.text, prompt, decision) if self.quality is not None else None
@@ -139,7 +156,8 @@ class RoutedChat:
     def _feedback(self, decision_id: str, quality: float, answer: Answer) -> dict:
         return self.router.feedback(FeedbackRequest(
             decision_id, quality, answer.input_tokens, answer.output_tokens, answer.latency_ms,
-            response_text=None if answer.from_cache else answer.text or None))
+            response_text=None if answer.from_cache else answer.text or None,
+            review_input_tokens=answer.review_input_tokens, review_output_tokens=answer.review_output_tokens))
 
     def _falls_short(self, score: float | None, decision: dict) -> bool:
         bar = self.escalate_below if self.escalate_below is not None else decision["quality_bar"]
@@ -234,6 +252,17 @@ def wrap_anthropic(clients: Mapping[str, Any] | Any, router: RouterClient, tenan
     """An object with the Anthropic client's `messages.create`, routed (see the module's text)."""
     routed = RoutedChat(AnthropicShape(), clients, router, tenant, **options)
     return SimpleNamespace(messages=SimpleNamespace(create=routed.create), rate=routed.rate, routed=routed)
+
+
+def _steps(decision: dict) -> list[dict]:
+    """The calls a decision asks for: its model, or a plan's drafter and reviewer."""
+    return decision["plan"] or [{"model": decision["model"], "provider": decision["provider"]}]
+
+
+def _review_params(params: dict, draft: str) -> dict:
+    """The review call: the same request, with the draft as the assistant's turn and the ask to finish it."""
+    turns = [{"role": "assistant", "content": draft}, {"role": "user", "content": REVIEW_REQUEST}]
+    return {**params, "messages": [*params["messages"], *turns]}
 
 
 def _role(role: str) -> str:

@@ -9,7 +9,9 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
+from router.categories import CATEGORIES
 from router.process import ServerProcess
 from router.wrappers import wrap_anthropic, wrap_openai
 
@@ -48,9 +50,18 @@ class FakeAnthropic:
                                usage=SimpleNamespace(input_tokens=30, output_tokens=90))
 
 
+PLAN = "kimi-k2+claude-opus-4"
+# A tenant that marks every category complex, with a rule that always takes the draft→review plan.
+PLANNING_TENANT = {"draft_review": list(CATEGORIES), "rules": [
+    {"id": "plan-it", "conditions": [{"field": "prompt", "op": "contains", "value": "thread"}],
+     "action": {"type": "route", "model": PLAN}}]}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with ServerProcess(tmp_path_factory.mktemp("wrappers") / "data") as running:
+    root = tmp_path_factory.mktemp("wrappers")
+    (root / "config.yaml").write_text(yaml.safe_dump({"tenants": {"w-plan": PLANNING_TENANT}}))
+    with ServerProcess(root / "data", root / "config.yaml") as running:
         yield running
 
 
@@ -152,6 +163,20 @@ def test_the_anthropic_wrapper_reads_its_system_blocks_and_usage(router):
     assert response.content[0].text == "from claude" and claude.calls[0]["model"] == response.routing["model"]
     [entry] = settled(router, "w-anthropic")
     assert (entry.quality, entry.input_tokens, entry.output_tokens) == (0.9, 30, 90)
+
+
+def test_a_plan_is_run_as_a_draft_then_a_review_of_it(router, registry):
+    fakes = {p: FakeOpenAI() for p in PROVIDERS}
+    wrapped = wrap_openai(fakes, router, "w-plan", quality=lambda *_: 0.9)
+    response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    assert response.routing["model"] == PLAN
+    [draft], [review] = fakes["groq"].calls, fakes["anthropic"].calls
+    assert (draft["model"], review["model"]) == ("kimi-k2", "claude-opus-4")
+    assert review["messages"][:2] == QUESTION and review["messages"][2] == {
+        "role": "assistant", "content": "answer from kimi-k2"}
+    assert response.choices[0].message.content == "answer from claude-opus-4"
+    [entry] = settled(router, "w-plan")
+    assert entry.cost_usd == pytest.approx(registry["kimi-k2"].cost(40, 120) + registry["claude-opus-4"].cost(40, 120))
 
 
 def test_a_provider_without_a_client_is_a_clear_error(router):
