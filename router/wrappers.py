@@ -11,18 +11,21 @@ plan is run as two calls, the reviewer reading the draft.
 Around the call:
 - a provider error is reported as the decision's feedback (learned as quality 0), and the next
   model of the decision's fallback list is routed to and called, until one answers;
-- `quality(answer, prompt, decision)` scores the answer. A score is sent as feedback at once, with
-  tokens, latency and the answer (which the cache may keep). None means the rating comes later:
-  `rate(decision_id, quality)` sends it then;
+- `quality(answer, prompt, decision)` scores the answer. A score is sent as feedback, with tokens,
+  latency and the answer (which the cache may keep), on a background thread: the response does not
+  wait for it (`flush()` does). None means the rating comes later: `rate(decision_id, quality)`
+  sends it then;
 - a score below the quality bar (`escalate_below`, else the tenant's from the decision) escalates:
   the next stronger model is routed to and called, at most `max_escalations` times.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -31,6 +34,8 @@ import grpc
 
 from router.client import RouterClient
 from router.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
+
+log = logging.getLogger(__name__)
 
 # (answer text, the prompt's messages, the decision) → quality in [0, 1], or None: rated later.
 QualityCallback = Callable[[str, Sequence[ChatMessage], dict], "float | None"]
@@ -68,6 +73,10 @@ class RoutedChat:
         self.max_escalations = max_escalations
         self.metadata = metadata
         self._pending: OrderedDict[str, Answer] = OrderedDict()
+        # Feedback leaves on one background thread: the caller's answer need not wait for it (caching
+        # an answer costs the server a MiniLM read). Python joins the thread at exit.
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="banditroute-feedback")
+        self._sent: list[Future] = []
 
     def create(self, **params: Any) -> Any:
         """The provider's response to `params`, from the model the router chose, with `.routing`."""
@@ -91,12 +100,16 @@ class RoutedChat:
         response.routing = {**decision, "history": [d["decision_id"] for d in history]}
         return response
 
-    def rate(self, decision_id: str, quality: float) -> dict:
-        """A rating that came after the call (the quality callback returned None): send it now."""
+    def rate(self, decision_id: str, quality: float) -> None:
+        """A rating that came after the call (the quality callback returned None): send it."""
         answer = self._pending.pop(decision_id, None)
         if answer is None:
             raise KeyError(f"decision {decision_id!r} awaits no rating here (rated already, or never made)")
-        return self._feedback(decision_id, quality, answer)
+        self._feedback(decision_id, quality, answer)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every feedback sent so far has been answered (one the server refused is logged)."""
+        wait(self._sent, timeout)
 
     def _answer(self, request: RouteRequest, decision: dict, params: dict,
                 history: list[dict]) -> tuple[Any, Answer, dict]:
@@ -112,7 +125,7 @@ class RoutedChat:
                 response, answer = self._call(decision, clients, params)
             except Exception:
                 latency_ms = (time.perf_counter() - start) * 1000
-                self.router.feedback(FeedbackRequest(decision["decision_id"], None, latency_ms=latency_ms, error=True))
+                self._send(FeedbackRequest(decision["decision_id"], None, latency_ms=latency_ms, error=True))
                 if not fallbacks:
                     raise
                 only = replace(request.constraints, allowed_models=(fallbacks.pop(0),))
@@ -153,11 +166,16 @@ class RoutedChat:
         self._feedback(decision["decision_id"], score, answer)
         return score
 
-    def _feedback(self, decision_id: str, quality: float, answer: Answer) -> dict:
-        return self.router.feedback(FeedbackRequest(
+    def _feedback(self, decision_id: str, quality: float, answer: Answer) -> None:
+        self._send(FeedbackRequest(
             decision_id, quality, answer.input_tokens, answer.output_tokens, answer.latency_ms,
             response_text=None if answer.from_cache else answer.text or None,
             review_input_tokens=answer.review_input_tokens, review_output_tokens=answer.review_output_tokens))
+
+    def _send(self, request: FeedbackRequest) -> None:
+        future = self._sender.submit(self.router.feedback, request)
+        future.add_done_callback(_log_failure)
+        self._sent = [f for f in self._sent if not f.done()] + [future]
 
     def _falls_short(self, score: float | None, decision: dict) -> bool:
         bar = self.escalate_below if self.escalate_below is not None else decision["quality_bar"]
@@ -245,13 +263,19 @@ def wrap_openai(clients: Mapping[str, Any] | Any, router: RouterClient, tenant: 
     `options` are RoutedChat's: models, quality, escalate_below, max_escalations, metadata."""
     routed = RoutedChat(OpenAIShape(), clients, router, tenant, **options)
     return SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=routed.create)),
-                           rate=routed.rate, routed=routed)
+                           rate=routed.rate, flush=routed.flush, routed=routed)
 
 
 def wrap_anthropic(clients: Mapping[str, Any] | Any, router: RouterClient, tenant: str, **options: Any) -> Any:
     """An object with the Anthropic client's `messages.create`, routed (see the module's text)."""
     routed = RoutedChat(AnthropicShape(), clients, router, tenant, **options)
-    return SimpleNamespace(messages=SimpleNamespace(create=routed.create), rate=routed.rate, routed=routed)
+    return SimpleNamespace(messages=SimpleNamespace(create=routed.create), rate=routed.rate, flush=routed.flush,
+                           routed=routed)
+
+
+def _log_failure(future: Future) -> None:
+    if future.exception() is not None:
+        log.warning("feedback was not taken: %s", future.exception())
 
 
 def _steps(decision: dict) -> list[dict]:

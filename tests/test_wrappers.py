@@ -77,7 +77,10 @@ def start_small(router, tenant: str) -> None:
                              "conditions": [{"field": "prompt", "op": "contains", "value": "thread"}]})
 
 
-def settled(router, tenant: str) -> list:
+def settled(router, tenant: str, wrapped=None) -> list:
+    """The tenant's settled calls, once `wrapped` has sent all its feedback."""
+    if wrapped is not None:
+        wrapped.flush(timeout=30)
     return list(router.export_ledger(tenant, 0, time.time() + 1))
 
 
@@ -89,7 +92,7 @@ def test_a_call_is_routed_made_through_the_chosen_provider_and_learned(router):
     [call] = fakes[chosen["provider"]].calls
     assert call["model"] == chosen["model"] and call["messages"] == QUESTION and call["max_tokens"] == 300
     assert response.choices[0].message.content == f"answer from {chosen['model']}"
-    [entry] = settled(router, "w-learn")
+    [entry] = settled(router, "w-learn", wrapped)
     assert (entry.decision_id, entry.quality, entry.input_tokens, entry.output_tokens) == \
         (chosen["decision_id"], 0.9, 40, 120)
 
@@ -100,7 +103,7 @@ def test_a_provider_error_is_fed_back_and_the_next_fallback_answers(router):
     response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION, max_tokens=300)
     failed, answered = response.routing["history"]
     first_model = gateway.calls[0]["model"]
-    entries = {e.decision_id: e for e in settled(router, "w-fallback")}
+    entries = {e.decision_id: e for e in settled(router, "w-fallback", wrapped)}
     assert entries[failed].model == first_model and entries[failed].error
     assert entries[failed].quality == 0.0  # learned as a poor outcome
     assert response.routing["decision_id"] == answered and response.routing["reason"] == "only_model_allowed"
@@ -117,6 +120,7 @@ def test_an_answer_below_the_bar_escalates_to_a_stronger_model(router):
     response = wrapped.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
     assert [c["model"] for c in fakes["openai"].calls] == ["gpt-4o-mini", "gpt-4o", "o1"]
     assert response.routing["reason"] == "escalation" and len(response.routing["history"]) == 3
+    wrapped.flush(timeout=30)
     stats = router.stats("w-escalate").total
     assert (stats.escalations, stats.settled) == (2, 3)
 
@@ -134,9 +138,9 @@ def test_a_rating_that_comes_later_is_sent_by_decision_id(router):
     fakes = {p: FakeOpenAI() for p in PROVIDERS}
     wrapped = wrap_openai(fakes, router, "w-later", quality=lambda *_: None)
     response = wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
-    assert not any(e.settled_unix for e in settled(router, "w-later"))
+    assert not any(e.settled_unix for e in settled(router, "w-later", wrapped))
     wrapped.rate(response.routing["decision_id"], 0.75)
-    [entry] = settled(router, "w-later")
+    [entry] = settled(router, "w-later", wrapped)
     assert entry.quality == 0.75 and entry.output_tokens == 120
     with pytest.raises(KeyError, match="awaits no rating"):
         wrapped.rate(response.routing["decision_id"], 0.75)
@@ -147,6 +151,7 @@ def test_a_cached_answer_is_served_in_the_providers_shape_without_a_call(router)
     wrapped = wrap_openai(fakes, router, "w-cache", quality=lambda *_: 0.95)
     question = [{"role": "user", "content": "Give me the docs link for the Python json module."}]
     first = wrapped.chat.completions.create(model="gpt-4o", messages=question)
+    wrapped.flush(timeout=30)  # the answer is cached once its feedback is in
     calls = sum(len(f.calls) for f in fakes.values())
     again = wrapped.chat.completions.create(model="gpt-4o", messages=question)
     assert again.routing["cache_hit"] and sum(len(f.calls) for f in fakes.values()) == calls
@@ -161,7 +166,7 @@ def test_the_anthropic_wrapper_reads_its_system_blocks_and_usage(router):
                                        system=[{"type": "text", "text": "You are terse."}],
                                        messages=[{"role": "user", "content": [{"type": "text", "text": "Hi there"}]}])
     assert response.content[0].text == "from claude" and claude.calls[0]["model"] == response.routing["model"]
-    [entry] = settled(router, "w-anthropic")
+    [entry] = settled(router, "w-anthropic", wrapped)
     assert (entry.quality, entry.input_tokens, entry.output_tokens) == (0.9, 30, 90)
 
 
@@ -175,7 +180,7 @@ def test_a_plan_is_run_as_a_draft_then_a_review_of_it(router, registry):
     assert review["messages"][:2] == QUESTION and review["messages"][2] == {
         "role": "assistant", "content": "answer from kimi-k2"}
     assert response.choices[0].message.content == "answer from claude-opus-4"
-    [entry] = settled(router, "w-plan")
+    [entry] = settled(router, "w-plan", wrapped)
     assert entry.cost_usd == pytest.approx(registry["kimi-k2"].cost(40, 120) + registry["claude-opus-4"].cost(40, 120))
 
 
