@@ -22,6 +22,7 @@ Around the call:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +78,7 @@ class RoutedChat:
         # an answer costs the server a MiniLM read). Python joins the thread at exit.
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="banditroute-feedback")
         self._sent: list[Future] = []
+        self._lock = threading.Lock()  # one wrapper may serve many threads of a backend
 
     def create(self, **params: Any) -> Any:
         """The provider's response to `params`, from the model the router chose, with `.routing`."""
@@ -102,14 +104,17 @@ class RoutedChat:
 
     def rate(self, decision_id: str, quality: float) -> None:
         """A rating that came after the call (the quality callback returned None): send it."""
-        answer = self._pending.pop(decision_id, None)
+        with self._lock:
+            answer = self._pending.pop(decision_id, None)
         if answer is None:
             raise KeyError(f"decision {decision_id!r} awaits no rating here (rated already, or never made)")
         self._feedback(decision_id, quality, answer)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every feedback sent so far has been answered (one the server refused is logged)."""
-        wait(self._sent, timeout)
+        with self._lock:
+            sent = list(self._sent)
+        wait(sent, timeout)
 
     def _answer(self, request: RouteRequest, decision: dict, params: dict,
                 history: list[dict]) -> tuple[Any, Answer, dict]:
@@ -159,9 +164,10 @@ class RoutedChat:
     def _rate_now(self, decision: dict, prompt: Sequence[ChatMessage], answer: Answer) -> float | None:
         score = self.quality(answer.text, prompt, decision) if self.quality is not None else None
         if score is None:
-            self._pending[decision["decision_id"]] = answer
-            while len(self._pending) > PENDING_LIMIT:
-                self._pending.popitem(last=False)
+            with self._lock:
+                self._pending[decision["decision_id"]] = answer
+                while len(self._pending) > PENDING_LIMIT:
+                    self._pending.popitem(last=False)
             return None
         self._feedback(decision["decision_id"], score, answer)
         return score
@@ -175,7 +181,8 @@ class RoutedChat:
     def _send(self, request: FeedbackRequest) -> None:
         future = self._sender.submit(self.router.feedback, request)
         future.add_done_callback(_log_failure)
-        self._sent = [f for f in self._sent if not f.done()] + [future]
+        with self._lock:
+            self._sent = [f for f in self._sent if not f.done()] + [future]
 
     def _falls_short(self, score: float | None, decision: dict) -> bool:
         bar = self.escalate_below if self.escalate_below is not None else decision["quality_bar"]
