@@ -2,10 +2,10 @@
 
 Measured here, in this order: the raw embedding forward (MiniLM, the floor a full transformer pass
 per request would set, and the static table the service routes with), Route in process, Route
-over gRPC one call at a time, Route throughput at 8 and 32 concurrent clients, Feedback per second
-(one a call, and in batches), the server's resident memory, and semantic-cache lookups at 10,000
-and 100,000 entries. Prompts of at most 64 tokens, as the speed goals are stated; every Route a
-cache miss (distinct prompts).
+over gRPC one call at a time and in RouteBatch calls, Route throughput at 8 and 32 concurrent
+clients, Feedback per second (one a call, and in batches), the server's resident memory, and
+semantic-cache lookups at 10,000 and 100,000 entries. Prompts of at most 64 tokens, as the speed
+goals are stated; every Route a cache miss (distinct prompts).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ LOAD_CLIENTS = (8, 32)
 LOAD_PROMPTS_PER_S = 700
 # Feedbacks per FeedbackBatch call in the batched burst: what a callback grading in bulk might send.
 FEEDBACK_BATCH = 100
+# Prompts per RouteBatch call, and how many calls one client sends, each prompt unseen.
+ROUTE_BATCH = 100
+ROUTE_BATCHES = 10
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -49,13 +52,16 @@ def time_calls(call, items, desc: str) -> list[float]:
 def run_perf(requests: int, json_path: Path | None, load_seconds: float = 15.0,
              cache_sizes: tuple[int, ...] = (10_000, 100_000), feedbacks: int = 2000) -> int:
     per_load = int(LOAD_PROMPTS_PER_S * load_seconds)
-    everything = distinct_prompts(requests + WARMUP + per_load * len(LOAD_CLIENTS), seed=11, max_input_tokens=64)
+    batched = ROUTE_BATCH * ROUTE_BATCHES
+    everything = distinct_prompts(requests + WARMUP + per_load * len(LOAD_CLIENTS) + batched, seed=11,
+                                  max_input_tokens=64)
     prompts, rest = everything[:requests + WARMUP], everything[requests + WARMUP:]
     loads = [rest[i * per_load:(i + 1) * per_load] for i in range(len(LOAD_CLIENTS))]
+    in_batches = rest[len(LOAD_CLIENTS) * per_load:]
     figures: dict = {"requests": requests, "mean_input_tokens": float(np.mean([p.input_tokens for p in prompts]))}
     figures.update(embedding_floors(prompts))
     figures["route_in_process_ms"] = route_in_process(prompts)
-    figures.update(server_figures(prompts, loads, load_seconds, feedbacks))
+    figures.update(server_figures(prompts, loads, in_batches, load_seconds, feedbacks))
     figures["cache_lookup"] = cache_lookups(cache_sizes)
     figures["route_over_embedding_p50"] = figures["route_grpc_ms"]["p50"] / figures["embedding_forward_ms"]["p50"]
     print(report(figures))
@@ -94,9 +100,10 @@ def route_in_process(prompts: list[SyntheticPrompt]) -> dict:
             service.close()
 
 
-def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPrompt]], load_seconds: float,
-                   feedbacks: int) -> dict:
-    """Route over gRPC at one client, throughput under load, Feedback/s and memory, from one server.
+def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPrompt]],
+                   in_batches: list[SyntheticPrompt], load_seconds: float, feedbacks: int) -> dict:
+    """Route over gRPC at one client (one at a time, and `in_batches` in RouteBatch calls),
+    throughput under load, Feedback/s and memory, from one server.
 
     Each load gets prompts the server has not seen; `distinct` says how many Routes it could send
     before repeating one (a repeat finds its MiniLM vector remembered)."""
@@ -109,6 +116,7 @@ def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPro
                 client.route(route_request(prompt, None))
             figures["route_grpc_ms"] = percentiles_ms(
                 time_calls(lambda p: client.route(route_request(p, None)), prompts[WARMUP:], "Route over gRPC"))
+            figures["route_batched_1_client"] = route_batches(client, in_batches)
             acks = Acknowledgements()
             for clients, load_prompts in zip(LOAD_CLIENTS, loads):
                 load = run_loadtest(server.addr, clients, 0, load_seconds, feedback_share=0, api_key=server.dev_key,
@@ -123,6 +131,19 @@ def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPro
                                 "batch": batch}
             figures["server_rss_mb"] = rss_mb(server.process.pid)
     return figures
+
+
+def route_batches(client, prompts: list[SyntheticPrompt]) -> dict:
+    """RouteBatch calls of ROUTE_BATCH prompts from one client: prompts routed a second, each call's
+    time, and the prompts refused."""
+    seconds, errors = [], 0
+    for i in range(0, len(prompts), ROUTE_BATCH):
+        batch = [route_request(p, None) for p in prompts[i:i + ROUTE_BATCH]]
+        start = time.perf_counter()
+        outcomes = client.route_batch(batch)
+        seconds.append(time.perf_counter() - start)
+        errors += sum("code" in outcome for outcome in outcomes)
+    return {"per_s": len(prompts) / sum(seconds), "batch": ROUTE_BATCH, "errors": errors, **percentiles_ms(seconds)}
 
 
 def cache_lookups(sizes: tuple[int, ...]) -> dict:
@@ -147,7 +168,8 @@ def report(f: dict) -> str:
                        ("Route in process", "route_in_process_ms"), ("Route over gRPC, 1 client", "route_grpc_ms")):
         lines.append(f"{label:30}{f[key]['p50']:>9.2f}{f[key]['p95']:>9.2f}{f[key]['p99']:>9.2f}")
     lines.append(f"Route over gRPC p50 / MiniLM forward p50: {f['route_over_embedding_p50']:.2f}")
-    for key, label in [(f"route_{c}_clients", f"Route, {c} clients") for c in LOAD_CLIENTS] + \
+    for key, label in [("route_batched_1_client", f"Route, {ROUTE_BATCH} a call")] + \
+            [(f"route_{c}_clients", f"Route, {c} clients") for c in LOAD_CLIENTS] + \
             [("feedback_8_clients", "Feedback, 8 clients"),
              ("feedback_batched_8_clients", f"Feedback, {FEEDBACK_BATCH} a call")]:
         load = f[key]

@@ -26,7 +26,8 @@ def test_perf_prints_and_writes_its_figures(tmp_path, capsys):
     assert figures["requests"] == 25
     for key in ("route_grpc_ms", "route_in_process_ms", "embedding_forward_ms", "static_embedding_ms"):
         assert 0 < figures[key]["p50"] <= figures[key]["p99"]
-    for key in ("route_8_clients", "route_32_clients", "feedback_8_clients", "feedback_batched_8_clients"):
+    for key in ("route_8_clients", "route_32_clients", "feedback_8_clients", "feedback_batched_8_clients",
+                "route_batched_1_client"):
         assert figures[key]["per_s"] > 0 and figures[key]["errors"] == 0
     for key in ("route_8_clients", "route_32_clients"):
         assert figures[key]["routes"] <= figures[key]["distinct"]  # every Route a prompt seen for the first time
