@@ -5,6 +5,7 @@ rating may come later; a cached answer is served in the provider's shape without
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import SimpleNamespace
 
@@ -13,7 +14,8 @@ import yaml
 
 from router.categories import CATEGORIES
 from router.process import ServerProcess
-from router.wrappers import wrap_anthropic, wrap_openai
+from router.client import AsyncRouterClient
+from router.wrappers import wrap_anthropic, wrap_async_anthropic, wrap_async_openai, wrap_openai
 
 pytestmark = pytest.mark.slow
 
@@ -188,3 +190,58 @@ def test_a_provider_without_a_client_is_a_clear_error(router):
     wrapped = wrap_openai({"nobody": FakeOpenAI()}, router, "w-none", models=("gpt-4o-mini",))
     with pytest.raises(ValueError, match="no client was given for it"):
         wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
+
+
+class FakeAsyncOpenAI(FakeOpenAI):
+    """AsyncOpenAI's shape: create is a coroutine."""
+
+    def __init__(self, failures: int = 0):
+        super().__init__(failures)
+        sync_create = self._create
+
+        async def create(**params):
+            await asyncio.sleep(0)
+            return sync_create(**params)
+
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=create))
+
+
+def test_the_async_wrapper_routes_falls_back_and_feeds_back_alike(server, router):
+    gateway = FakeAsyncOpenAI(failures=1)
+
+    async def ask():
+        async with AsyncRouterClient(server.addr, api_key=server.dev_key) as async_router:
+            wrapped = wrap_async_openai(gateway, async_router, "w-async", quality=lambda *_: 0.7)
+            response = await wrapped.chat.completions.create(model="gpt-4o", messages=QUESTION)
+            await wrapped.flush(timeout=30)
+            return response
+
+    response = asyncio.run(ask())
+    failed, answered = response.routing["history"]
+    assert response.choices[0].message.content == f"answer from {response.routing['model']}"
+    entries = {e.decision_id: e for e in settled(router, "w-async")}
+    assert entries[failed].error and entries[answered].quality == 0.7
+
+
+def test_the_async_anthropic_wrapper_rates_later(server, router):
+    claude = FakeAnthropic()
+    sync_create = claude.messages.create
+
+    async def create(**params):
+        return sync_create(**params)
+
+    claude.messages = SimpleNamespace(create=create)
+
+    async def ask():
+        async with AsyncRouterClient(server.addr, api_key=server.dev_key) as async_router:
+            wrapped = wrap_async_anthropic({"anthropic": claude}, async_router, "w-async-later",
+                                           models=("claude-3-5-haiku",))
+            response = await wrapped.messages.create(model="claude-3-5-haiku", max_tokens=100,
+                                                     messages=[{"role": "user", "content": "Hello"}])
+            await wrapped.rate(response.routing["decision_id"], 0.6)
+            await wrapped.flush(timeout=30)
+            return response
+
+    response = asyncio.run(ask())
+    [entry] = settled(router, "w-async-later")
+    assert (entry.decision_id, entry.quality, entry.output_tokens) == (response.routing["decision_id"], 0.6, 90)
