@@ -124,8 +124,9 @@ def server_figures(prompts: list[SyntheticPrompt], loads: list[list[SyntheticPro
                 figures[f"route_{clients}_clients"] = {"per_s": load.ok_per_s, **load.latency_ms,
                                                        "errors": sum(load.errors.values()),
                                                        "routes": load.ok, "distinct": len(load_prompts)}
-            for key, batch, ids in (("feedback_8_clients", 1, acks.routed[:feedbacks]),
-                                    ("feedback_batched_8_clients", FEEDBACK_BATCH, acks.routed[feedbacks:2 * feedbacks])):
+            bursts = (("feedback_8_clients", 1, acks.routed[:feedbacks]),
+                      ("feedback_batched_8_clients", FEEDBACK_BATCH, acks.routed[feedbacks:2 * feedbacks]))
+            for key, batch, ids in bursts:
                 burst = run_feedback_burst(server.addr, ids, 8, batch=batch, api_key=server.dev_key)
                 figures[key] = {"per_s": burst.ok_per_s, **burst.latency_ms, "errors": sum(burst.errors.values()),
                                 "batch": batch}

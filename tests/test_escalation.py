@@ -101,7 +101,8 @@ def shared_service(tmp_path_factory, embedder, classifier, registry):
 def test_an_escalation_is_always_stronger_and_within_what_the_request_allows(shared_service, start, allowed):
     service = shared_service
     first = service.route(user_request(QUESTION, constraints=Constraints(allowed_models=(start,))))
-    request = user_request(QUESTION, escalate_from=first.decision_id, constraints=Constraints(allowed_models=tuple(allowed)))
+    request = user_request(QUESTION, escalate_from=first.decision_id,
+                           constraints=Constraints(allowed_models=tuple(allowed)))
     stronger = [m for m in allowed if strength(service, m, first.category) > strength(service, start, first.category)]
     if not stronger:
         with pytest.raises(FailedPrecondition):
