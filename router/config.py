@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from router.cache_guard import DEFAULT_THRESHOLD
 from router.categories import CATEGORIES, DEFAULT_CACHE_TTL_SECONDS
 from router.rules import Rule
+
+
+def _check_categories(names: Iterable[str]) -> None:
+    unknown = sorted(set(names) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}")
 
 
 class Strict(BaseModel):
@@ -70,9 +77,7 @@ class TenantSettings(Strict):
     @field_validator("draft_review")
     @classmethod
     def _known_categories(cls, categories: list[str]) -> list[str]:
-        unknown = sorted(set(categories) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}")
+        _check_categories(categories)
         return categories
 
 
@@ -98,9 +103,7 @@ class CacheSettings(Strict):
     @field_validator("ttl_seconds")
     @classmethod
     def _known_categories(cls, ttl: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(ttl) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}")
+        _check_categories(ttl)
         if any(seconds < 0 for seconds in ttl.values()):
             raise ValueError("a TTL must be >= 0 seconds")
         return ttl

@@ -83,7 +83,8 @@ def _validate_constraints(request: RouteRequest, limits: LimitSettings, registry
                               f"has {len(allowed)} entries; the maximum is {limits.max_allowed_models}")
     for i, model in enumerate(allowed):
         _check_label(f"constraints.allowed_models[{i}]", model, limits.max_field_chars)
-    unknown = [m for m in allowed if m not in set(registry.ids)]  # a plan is offered, never named
+    models = set(registry.ids)  # a plan is offered, never named
+    unknown = [m for m in allowed if m not in models]
     if unknown:
         raise InvalidArgument(
             "constraints.allowed_models",
