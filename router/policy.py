@@ -16,6 +16,11 @@ from router.types import BudgetMode, Constraints, Context, Reason
 def eligible_models(registry: Registry, context: Context, constraints: Constraints) -> list[ModelSpec]:
     """The models the caller allows that can hold the prompt and stay under its cost cap."""
     models = [registry[i] for i in constraints.allowed_models or registry.ids]
+    if constraints.allowed_providers:
+        models = [m for m in models if m.provider in constraints.allowed_providers]
+        if not models:
+            raise InvalidArgument("constraints.allowed_providers",
+                                  f"no allowed model is of provider(s) {', '.join(constraints.allowed_providers)}")
     tokens_in, tokens_out = context.input_tokens, context.output_tokens
     models = [m for m in models if m.fits(tokens_in, tokens_out)]
     if not models:

@@ -54,7 +54,7 @@ class Figures:
 def figures(entries: Iterable[LedgerEntry]) -> Figures:
     entries = list(entries)
     settled = [e for e in entries if e.settled]
-    rated = [e.quality for e in settled if e.quality is not None and not e.expired]
+    rated = [e.quality for e in settled if e.quality is not None and not (e.expired or e.not_called)]
     return Figures(
         calls=len(entries),
         settled=len(settled),

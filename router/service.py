@@ -80,7 +80,7 @@ class RouterService:
         )
         self._learned_seq = self._snapshot_seq
         self.policy = BanditPolicy(learner, settings.learner)
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(settings.metrics_max_tenants)
         self.metrics.watch(self)
         # One lock orders feedback: the log's sequence is the order of learning, so replay after a
         # crash rebuilds exactly the state the learner had.
@@ -301,7 +301,7 @@ class RouterService:
                 settled.append((i, decision, context, self._settle(decision, requests[i])))
         for (i, decision, _, record), error in zip(settled, self._record([s[1:] for s in settled])):
             outcomes[i] = error or record
-            if error is None and self.cache is not None:
+            if error is None and self.cache is not None and not record.not_called:
                 self._update_cache(decision, requests[i], record)
         return outcomes
 
@@ -463,14 +463,19 @@ class RouterService:
         return Context(reading.embedding, classified.category, classified.complexity, input_tokens, output_tokens)
 
     def _settle(self, decision: Decision, request: FeedbackRequest) -> FeedbackRecord:
-        """Price the call with its real tokens; an error is a poor outcome, learned as quality 0."""
+        """Price the call with its real tokens; an error is a poor outcome, learned as quality 0.
+        A call that failed without reporting tokens, or was never made, costs nothing."""
         input_tokens = request.input_tokens if request.input_tokens is not None else decision.estimated_input_tokens
         output_tokens = request.output_tokens if request.output_tokens is not None else decision.estimated_output_tokens
-        quality = 0.0 if request.error else float(request.quality)
+        quality = 0.0 if request.error or request.not_called else float(request.quality)
         candidates = [self.registry[m] for m in decision.candidates if m in self.registry]
         chosen = self.registry[decision.model] if decision.model in self.registry else None
-        if decision.cache is not None:
-            actual_cost, cost_norm = 0.0, 0.0  # served from the cache: no call was made
+        reported = request.input_tokens is not None or request.output_tokens is not None
+        unbilled = request.not_called or (request.error and not reported)
+        if unbilled:
+            input_tokens, output_tokens = (0, 0)
+        if decision.cache is not None or unbilled:
+            actual_cost, cost_norm = 0.0, 0.0  # no call was made, or none that a provider bills
         elif chosen is None or chosen not in candidates:
             # The model left the registry since the decision: price as estimated.
             actual_cost, cost_norm = decision.estimated_cost_usd, 1.0
@@ -484,6 +489,8 @@ class RouterService:
             output_tokens=output_tokens,
             latency_ms=request.latency_ms,
             error=request.error,
+            not_called=request.not_called,
+            time_to_first_token_ms=request.time_to_first_token_ms,
             reward=reward(quality, decision.cost_weight, cost_norm),
             actual_cost_usd=actual_cost,
             created_at=self.clock(),
@@ -499,7 +506,7 @@ class RouterService:
                 + reviewer.cost(request.review_input_tokens, request.review_output_tokens))
 
     def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
-        if not self._learnable(decision):
+        if not self._learnable(decision) or record.not_called:
             return
         self.policy.learn(context, self.registry[decision.model], record.quality, decision.probability)
 
@@ -523,7 +530,7 @@ class RouterService:
         neighbour memory is rebuilt from every logged outcome, and VW learns the ones after it."""
         replayed = 0
         for seq, decision, context, record in self.log.feedback_after(0):
-            if not self._learnable(decision):
+            if not self._learnable(decision) or record.not_called:
                 continue
             model = self.registry[decision.model]
             if seq <= self._snapshot_seq:

@@ -67,7 +67,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     reward REAL NOT NULL,
     actual_cost_usd REAL NOT NULL,
     baseline_cost_usd REAL,
-    expired INTEGER  -- 1: no feedback came; the tenant's expired_quality was learned in its place
+    expired INTEGER,  -- 1: no feedback came; the tenant's expired_quality was learned in its place
+    not_called INTEGER,  -- 1: the model was never called; nothing learned, nothing spent
+    time_to_first_token_ms REAL  -- a streamed answer's first chunk
 );
 CREATE TABLE IF NOT EXISTS rule_matches (
     decision_id TEXT NOT NULL,  -- no decision when a rule blocked the request
@@ -304,7 +306,8 @@ class SQLiteDecisionLog:
 
 _FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
 _MAX_PARAMETERS = 500  # ids per IN (...): well under SQLite's limit on a statement's parameters
-_NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0"}  # what a log written before the column reads
+# What a log written before the column reads.
+_NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0", "not_called": "0"}
 _FEEDBACK_COLUMNS = ", ".join(
     f"COALESCE(f.{c}, {_NEUTRAL[c]})" if c in _NEUTRAL else f"f.{c}" for c in _FEEDBACK_FIELDS
 )
@@ -320,7 +323,8 @@ _LATER_COLUMNS = {
     "decisions": {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL",
                   "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT",
                   "awaiting_feedback": "INTEGER", "expired_at": "REAL", "escalated_from": "TEXT"},
-    "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER"},
+    "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER", "not_called": "INTEGER",
+                 "time_to_first_token_ms": "REAL"},
 }
 
 
@@ -338,13 +342,14 @@ _LEDGER_COLUMNS = ", ".join([
     # Expired: learned with the tenant's expired_quality, or still without feedback past the wait
     # (feedback that came after the expiry is the decision's real outcome).
     "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) ELSE d.expired_at IS NOT NULL END",
+    "COALESCE(f.not_called, 0)", "COALESCE(f.latency_ms, 0.0)", "f.time_to_first_token_ms",
 ])
 
 
 def _ledger_entry(row: tuple) -> LedgerEntry:
     (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
      estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error,
-     expired) = row
+     expired, not_called, latency_ms, time_to_first_token_ms) = row
     who = json.loads(metadata)
     return LedgerEntry(
         decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
@@ -353,6 +358,7 @@ def _ledger_entry(row: tuple) -> LedgerEntry:
         estimated_cost_usd=estimated, cache_hit=bool(cache_hit), settled_at=settled_at,
         input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
         cache_saved_usd=cache_saved, quality=quality, error=bool(error), expired=bool(expired),
+        not_called=bool(not_called), latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
     )
 
 

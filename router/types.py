@@ -18,6 +18,7 @@ class Constraints:
     allowed_models: tuple[str, ...] = ()
     max_cost_usd: float | None = None
     expected_output_tokens: int | None = None
+    allowed_providers: tuple[str, ...] = ()  # empty: every provider
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ class FeedbackRequest:
     # A draft→review plan: the review call's tokens (input_tokens and output_tokens are the draft's).
     review_input_tokens: int | None = None
     review_output_tokens: int | None = None
+    not_called: bool = False  # the model was never called: close the decision at no cost, learn nothing
+    time_to_first_token_ms: float | None = None  # a streamed answer: milliseconds to its first chunk
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ class FeedbackRecord:
     created_at: float
     baseline_cost_usd: float = 0.0  # what the always-premium model would cost for the actual tokens
     expired: bool = False  # no feedback came in time: the tenant's expired_quality stands in for it
+    not_called: bool = False  # the model was never called: nothing learned, nothing spent
+    time_to_first_token_ms: float | None = None  # a streamed answer's first chunk
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,9 @@ class LedgerEntry:
     quality: float | None
     error: bool
     expired: bool = False  # no feedback came in time (learned with the tenant's expired_quality if it has one)
+    not_called: bool = False  # closed without a call: costs nothing, nothing learned
+    latency_ms: float = 0.0  # as fed back
+    time_to_first_token_ms: float | None = None  # a streamed answer's first chunk
 
     @property
     def settled(self) -> bool:

@@ -95,6 +95,7 @@ def _validate_constraints(request: RouteRequest, limits: LimitSettings, registry
     repeated = [model for model, count in Counter(allowed).items() if count > 1]
     if repeated:
         raise InvalidArgument("constraints.allowed_models", f"names {', '.join(repeated)} more than once")
+    _validate_providers(constraints.allowed_providers, limits, registry)
     if constraints.max_cost_usd is not None and not (
         math.isfinite(constraints.max_cost_usd) and constraints.max_cost_usd > 0
     ):
@@ -103,19 +104,34 @@ def _validate_constraints(request: RouteRequest, limits: LimitSettings, registry
         _check_count("constraints.expected_output_tokens", constraints.expected_output_tokens, 1, limits.max_tokens)
 
 
+def _validate_providers(providers: tuple[str, ...], limits: LimitSettings, registry: Registry) -> None:
+    if len(providers) > limits.max_allowed_models:
+        raise InvalidArgument("constraints.allowed_providers",
+                              f"has {len(providers)} entries; the maximum is {limits.max_allowed_models}")
+    for i, provider in enumerate(providers):
+        _check_label(f"constraints.allowed_providers[{i}]", provider, limits.max_field_chars)
+    known = sorted({registry[m].provider for m in registry.ids})
+    unknown = [p for p in providers if p not in known]
+    if unknown:
+        raise InvalidArgument("constraints.allowed_providers",
+                              f"unknown provider(s) {reprlib.repr(unknown)}; known: {', '.join(known)}")
+
+
 def validate_feedback(request: FeedbackRequest, settings: Settings) -> None:
     limits = settings.limits
     _check_id("decision_id", request.decision_id, limits)
-    if request.quality is None and not request.error:
-        raise InvalidArgument("quality", "is required unless error is set")
+    if request.quality is None and not (request.error or request.not_called):
+        raise InvalidArgument("quality", "is required unless error or not_called is set")
     if request.quality is not None and not (math.isfinite(request.quality) and 0.0 <= request.quality <= 1.0):
         raise InvalidArgument("quality", f"must be in [0, 1], got {request.quality}")
     for name in ("input_tokens", "output_tokens", "review_input_tokens", "review_output_tokens"):
         value = getattr(request, name)
         if value is not None:
             _check_count(name, value, 0, limits.max_tokens)
-    if not (math.isfinite(request.latency_ms) and request.latency_ms >= 0):
-        raise InvalidArgument("latency_ms", f"must be a finite number >= 0, got {request.latency_ms}")
+    for name in ("latency_ms", "time_to_first_token_ms"):
+        value = getattr(request, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InvalidArgument(name, f"must be a finite number >= 0, got {value}")
     if request.response_text is not None:
         _check_length("response_text", request.response_text, limits.max_response_chars)
         _check_encodable("response_text", request.response_text)

@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 from router.errors import InvalidArgument
 from router.generated import router_pb2 as pb
@@ -25,22 +27,21 @@ from router.types import (
     RouteRequest,
 )
 
-_REASONS = {
-    Reason.SAFETY_FLOOR: pb.REASON_SAFETY_FLOOR,
-    Reason.RULE: pb.REASON_RULE,
-    Reason.BANDIT: pb.REASON_BANDIT,
-    Reason.ONLY_MODEL_ALLOWED: pb.REASON_ONLY_MODEL_ALLOWED,
-    Reason.CACHE_HIT: pb.REASON_CACHE_HIT,
-    Reason.ESCALATION: pb.REASON_ESCALATION,
-}
+# The enums' value names are the domain's words (see the .proto), so one vocabulary holds everywhere.
+_REASONS = {reason: pb.Reason.Value(reason) for reason in (
+    Reason.SAFETY_FLOOR, Reason.RULE, Reason.BANDIT, Reason.ONLY_MODEL_ALLOWED, Reason.CACHE_HIT, Reason.ESCALATION)}
 _REASON_NAMES = {code: name for name, code in _REASONS.items()}
 PLAN_ROLES = ("draft", "review")
-_BUDGET_MODES = {
-    BudgetMode.NORMAL: pb.BUDGET_MODE_NORMAL,
-    BudgetMode.ECONOMY: pb.BUDGET_MODE_ECONOMY,
-    BudgetMode.OVERDRAFT: pb.BUDGET_MODE_OVERDRAFT,
-}
-_BUDGET_MODE_NAMES = {code: name or "normal" for name, code in _BUDGET_MODES.items()}
+
+
+def budget_mode_name(mode: str) -> str:
+    """A budget mode as callers read it (the decision log stores the normal mode as "")."""
+    return mode or "normal"
+
+
+_BUDGET_MODES = {mode: pb.BudgetMode.Value(budget_mode_name(mode))
+                 for mode in (BudgetMode.NORMAL, BudgetMode.ECONOMY, BudgetMode.OVERDRAFT)}
+_BUDGET_MODE_NAMES = {code: budget_mode_name(name) for name, code in _BUDGET_MODES.items()}
 
 
 def _optional(message, name: str):
@@ -57,6 +58,7 @@ def route_request_from_pb(message: pb.RouteRequest) -> RouteRequest:
             allowed_models=tuple(c.allowed_models),
             max_cost_usd=_optional(c, "max_cost_usd"),
             expected_output_tokens=_optional(c, "expected_output_tokens"),
+            allowed_providers=tuple(c.allowed_providers),
         ),
         metadata=Metadata(
             team=message.metadata.team,
@@ -81,6 +83,7 @@ def route_request_to_pb(request: RouteRequest) -> pb.RouteRequest:
             allowed_models=list(c.allowed_models),
             max_cost_usd=c.max_cost_usd,
             expected_output_tokens=c.expected_output_tokens,
+            allowed_providers=list(c.allowed_providers),
         ),
         metadata=pb.Metadata(**vars(request.metadata)),
         task_hint=request.task_hint,
@@ -158,6 +161,8 @@ def feedback_request_from_pb(message: pb.FeedbackRequest) -> FeedbackRequest:
         response_text=_optional(message, "response_text"),
         review_input_tokens=_optional(message, "review_input_tokens"),
         review_output_tokens=_optional(message, "review_output_tokens"),
+        not_called=message.not_called,
+        time_to_first_token_ms=_optional(message, "time_to_first_token_ms"),
     )
 
 
@@ -172,6 +177,8 @@ def feedback_request_to_pb(request: FeedbackRequest) -> pb.FeedbackRequest:
         response_text=request.response_text,
         review_input_tokens=request.review_input_tokens,
         review_output_tokens=request.review_output_tokens,
+        not_called=request.not_called,
+        time_to_first_token_ms=request.time_to_first_token_ms,
     )
 
 
@@ -206,10 +213,47 @@ def rule_state_to_pb(state: RuleState) -> pb.RuleState:
                         last_matched_unix=counts.last_matched_at or 0.0)
 
 
-def message_to_dict(message) -> dict:
-    """Any response as plain JSON-able values, every field present (for the CLI)."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+def message_to_dict(message: Message) -> dict:
+    """Any response as the clients return it: plain JSON-able values keyed by the proto's field names,
+    enums by name, every field present. A field that can be left unset (an `optional` one, such as
+    Figures.mean_quality, or a sub-message) is None when it is, as route's quality_bar is: protobuf's
+    JSON would leave it out. Counts stay numbers: protobuf's JSON writes 64-bit integers as strings
+    (for JavaScript's doubles)."""
+    document = json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)
+    return _plain(message.DESCRIPTOR, document)
+
+
+_INT64_TYPES = frozenset({FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+                          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64})
+
+
+def _plain(descriptor: Descriptor, document: dict) -> dict:
+    """The document MessageToDict made, with its counts as numbers and its unset fields as None, down
+    through its sub-messages."""
+    for field in descriptor.fields:
+        if field.name not in document:
+            if field.has_presence:  # unset: MessageToDict prints every other field, set or not
+                document[field.name] = None
+            continue
+        value = document[field.name]
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            document[field.name] = {key: _as_number(value_field, item) for key, item in value.items()}
+        elif field.is_repeated:
+            document[field.name] = [_as_number(field, item) for item in value]
+        else:
+            document[field.name] = _as_number(field, value)
+    return document
+
+
+def _as_number(field, value):
+    if field.type in _INT64_TYPES:
+        return int(value)
+    # A well-known type (a rule condition's Value) has a JSON form of its own, with no int64 in it.
+    if field.type == FieldDescriptor.TYPE_MESSAGE and not field.message_type.full_name.startswith("google.protobuf."):
+        return _plain(field.message_type, value)
+    return value
 
 
 def stats_to_pb(stats: Stats) -> pb.StatsResponse:
@@ -250,5 +294,9 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
 def ledger_entry_to_pb(entry: LedgerEntry) -> pb.LedgerEntry:
     fields = asdict(entry)
     fields["created_unix"] = fields.pop("created_at")
-    fields["settled_unix"] = fields.pop("settled_at") or 0.0
+    settled_at = fields.pop("settled_at")
+    if settled_at is None and entry.cache_hit:
+        settled_at = entry.created_at  # nothing was called: its cost (none) was known when it was served
+    fields["settled_unix"] = settled_at or 0.0
+    fields["budget_mode"] = budget_mode_name(entry.budget_mode)
     return pb.LedgerEntry(**fields)

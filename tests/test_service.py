@@ -52,6 +52,43 @@ def test_an_error_is_learned_as_quality_zero(make_service):
     assert record.quality == 0.0 and record.error
 
 
+def test_a_failed_call_without_token_counts_costs_nothing_and_frees_its_budget(make_service):
+    service = make_service(tenants={"acme": {"budgets": [{"daily_usd": 100.0}]}})
+    decision = service.route(user_request(PROMPTS[1]))
+    [status] = service.budgets.statuses("acme", service.clock())
+    assert status.reserved == pytest.approx(decision.estimated_cost_usd) and status.reserved > 0
+    record = service.feedback(FeedbackRequest(decision.decision_id, None, error=True))
+    assert record.error and record.actual_cost_usd == 0.0 and record.quality == 0.0
+    [status] = service.budgets.statuses("acme", service.clock())
+    assert (status.spent, status.reserved) == (0.0, 0.0)
+    [entry] = service.ledger("acme", 0, service.clock() + 1)
+    assert entry.error and entry.cost_usd == 0.0
+
+
+def test_a_failed_call_with_token_counts_costs_what_they_cost(make_service):
+    service = make_service()
+    decision = service.route(user_request(PROMPTS[1]))
+    record = service.feedback(FeedbackRequest(decision.decision_id, None, input_tokens=100, output_tokens=7,
+                                              error=True))
+    assert record.actual_cost_usd == pytest.approx(service.registry[decision.model].cost(100, 7))
+
+
+def test_a_decision_closed_as_not_called_costs_nothing_and_teaches_nothing(make_service, tmp_path):
+    service = make_service(data_dir=tmp_path / "d", tenants={"acme": {"budgets": [{"daily_usd": 100.0}]}})
+    decision = service.route(user_request(PROMPTS[2]))
+    updates = service.learner.updates
+    record = service.feedback(FeedbackRequest(decision.decision_id, None, not_called=True))
+    assert record.not_called and record.actual_cost_usd == 0.0 and service.learner.updates == updates
+    [status] = service.budgets.statuses("acme", service.clock())
+    assert (status.spent, status.reserved) == (0.0, 0.0)
+    [entry] = service.ledger("acme", 0, service.clock() + 1)
+    assert entry.not_called and entry.settled and entry.cost_usd == 0.0
+    assert service.stats("acme", 0, service.clock() + 1).total.mean_quality is None
+    service.close()
+    reopened = make_service(data_dir=tmp_path / "d")  # crash replay learns it no more than the first time
+    assert reopened.learner.updates == updates
+
+
 def test_feedback_is_learned_once_and_a_second_one_is_refused(make_service):
     service = make_service()
     decision = service.route(user_request(PROMPTS[3]))
