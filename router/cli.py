@@ -20,13 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.api_key:
         os.environ["BANDITROUTE_API_KEY"] = args.api_key  # where every client of this process looks
+    _export_tls_options(args)
     configure_logging(args.log_level, args.log_format)
     from router.config_check import ConfigError
 
     try:
         return args.run(args) or 0
     except ConfigError as exc:
-        print(f"{exc.path}: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+        where = exc.path or "the options given"  # no config file: the problem is in serve's own options
+        print(f"{where}: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
         print("\n".join(f"  {problem}" for problem in exc.problems), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -83,6 +85,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A client command's TLS options and the environment variable each stands for.
+_TLS_OPTIONS = {"tls": "BANDITROUTE_TLS", "ca_file": "BANDITROUTE_CA_FILE", "client_cert": "BANDITROUTE_CLIENT_CERT",
+                "client_key": "BANDITROUTE_CLIENT_KEY"}
+
+
+def _add_tls_options(p) -> None:
+    """The options of every command that calls a server at --addr."""
+    p.add_argument("--tls", action="store_true", help="speak TLS, trusting the system's CA certificates unless "
+                   "--ca-file is given (default: plain text, or $BANDITROUTE_TLS=1)")
+    p.add_argument("--ca-file", type=Path, metavar="PEM", help="trust the server certificates this CA signed; "
+                   "implies --tls (default $BANDITROUTE_CA_FILE)")
+    p.add_argument("--client-cert", type=Path, metavar="PEM", help="certificate to present to a server that asks "
+                   "for one (mutual TLS), with --client-key; implies --tls (default $BANDITROUTE_CLIENT_CERT)")
+    p.add_argument("--client-key", type=Path, metavar="PEM", help="the client certificate's unencrypted private key "
+                   "(default $BANDITROUTE_CLIENT_KEY)")
+
+
+def _export_tls_options(args) -> None:
+    """Put the TLS options given in the environment, as --api-key's key: every client of this process
+    (the simulator's too) reads its TLS settings there."""
+    for option, variable in _TLS_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value:
+            os.environ[variable] = "1" if value is True else str(value)
+
+
 def _add_serve(commands) -> None:
     p = commands.add_parser("serve", help="run the decision service", description="Run the gRPC decision "
                             "service until SIGTERM/SIGINT; then it finishes in-flight calls and snapshots the learner.")
@@ -92,6 +120,11 @@ def _add_serve(commands) -> None:
     p.add_argument("--config", type=Path, help="YAML configuration file (see README); defaults otherwise")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this HTTP port (0: a free one; "
                    "default: the config's metrics_port, else none)")
+    p.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain to serve TLS with, with "
+                   "--tls-key (default: the config's tls.cert_file, else plain text)")
+    p.add_argument("--tls-key", type=Path, metavar="PEM", help="its unencrypted private key (tls.key_file)")
+    p.add_argument("--tls-client-ca", type=Path, metavar="PEM", help="accept only clients with a certificate this "
+                   "CA signed: mutual TLS (tls.client_ca_file)")
     p.set_defaults(run=_serve)
 
 
@@ -99,7 +132,10 @@ def _serve(args) -> None:
     from router.config_check import check_config
     from router.server import serve
 
-    settings = check_config(args.config, data_dir=args.data_dir, metrics_port=args.metrics_port).settings
+    tls = {key: value for key, value in (("cert_file", args.tls_cert), ("key_file", args.tls_key),
+                                         ("client_ca_file", args.tls_client_ca)) if value is not None}
+    settings = check_config(args.config, data_dir=args.data_dir, metrics_port=args.metrics_port,
+                            tls=tls or None).settings
     serve(settings, args.port, args.host)
 
 
@@ -148,6 +184,7 @@ def _add_route(commands) -> None:
     p = commands.add_parser("route", help="ask a running service which model should answer a prompt",
                             description="Route one prompt and print the decision as JSON.")
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    _add_tls_options(p)
     p.add_argument("--tenant", default="default", help="tenant id (default 'default')")
     p.add_argument("--prompt", help="the user message; read from stdin when absent")
     p.add_argument("--system", default="", help="system prompt")
@@ -183,6 +220,7 @@ def _add_feedback(commands) -> None:
     p = commands.add_parser("feedback", help="report the quality of a routed call",
                             description="Send feedback for a decision and print the reward learned.")
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    _add_tls_options(p)
     p.add_argument("--decision-id", required=True, help="the decision_id that route returned")
     p.add_argument("--quality", type=float, help="quality of the answer in [0, 1] (required unless --error)")
     p.add_argument("--input-tokens", type=int, help="actual input tokens (the estimate otherwise)")
@@ -210,6 +248,7 @@ def _add_cache(commands) -> None:
     invalidate = actions.add_parser("invalidate", help="drop every cached answer of a tenant",
                                     description="Drop every cached answer of a tenant and print how many there were.")
     invalidate.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    _add_tls_options(invalidate)
     invalidate.add_argument("--tenant", required=True, help="tenant id")
     invalidate.set_defaults(run=lambda args: _call(
         args.addr, lambda client: {"entries_removed": client.invalidate_cache(args.tenant)}))
@@ -222,7 +261,12 @@ def _call(addr: str, call, as_json: bool = True) -> int:
 
     from router.client import RouterClient
 
-    with RouterClient(addr) as client:
+    try:
+        client = RouterClient(addr)  # its key and TLS options are in the environment (see main)
+    except (OSError, ValueError) as exc:  # an unreadable certificate file, a client certificate without its key
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with client:
         try:
             answer = call(client)
         except grpc.RpcError as exc:
@@ -248,7 +292,8 @@ def _add_rules(commands) -> None:
     delete.add_argument("--id", required=True, help="the rule's id")
     for action in (listing, put, delete):
         _add_service_and_tenant(action)
-    listing.set_defaults(run=lambda args: _call(args.addr, lambda c: _message(c.list_rules(args.tenant))))
+    listing.set_defaults(run=lambda args: _call(
+        args.addr, lambda c: _as_printed({"rules": c.list_rules(args.tenant)})))
     put.set_defaults(run=_put_rules)
     delete.set_defaults(run=lambda args: _call(
         args.addr, lambda c: c.delete_rule(args.tenant, args.id) or {"deleted": args.id}))
@@ -267,8 +312,9 @@ def _add_budgets(commands) -> None:
     for action in (put, clear):
         _add_service_and_tenant(action)
     put.set_defaults(run=lambda args: _call_with_file(
-        args, lambda c: _message(c.set_budgets(args.tenant, _yaml_list(args.file)))))
-    clear.set_defaults(run=lambda args: _call(args.addr, lambda c: _message(c.set_budgets(args.tenant, []))))
+        args, lambda c: _as_printed({"budgets": c.set_budgets(args.tenant, _yaml_list(args.file))})))
+    clear.set_defaults(run=lambda args: _call(
+        args.addr, lambda c: _as_printed({"budgets": c.set_budgets(args.tenant, [])})))
 
 
 def _yaml_list(path: Path) -> list:
@@ -279,14 +325,15 @@ def _yaml_list(path: Path) -> list:
 
 
 def _add_service_and_tenant(p) -> None:
-    """The two options every tenant administration or report command takes."""
+    """The options every tenant administration or report command takes."""
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    _add_tls_options(p)
     p.add_argument("--tenant", required=True, help="tenant id")
 
 
 def _put_rules(args) -> int:
     rules = _yaml_list(args.file)
-    return _call_with_file(args, lambda c: [_message(c.put_rule(args.tenant, rule)) for rule in rules])
+    return _call_with_file(args, lambda c: _as_printed([c.put_rule(args.tenant, rule) for rule in rules]))
 
 
 def _call_with_file(args, call) -> int:
@@ -300,10 +347,14 @@ def _call_with_file(args, call) -> int:
         return 2
 
 
-def _message(message) -> dict:
-    from router.wire import message_to_dict
-
-    return message_to_dict(message)
+def _as_printed(answer: object) -> object:
+    """An admin answer as these commands have always printed it: protobuf's JSON form, which leaves out
+    an optional field the client gives as None (a rule's action's cost_weight, a mean_quality)."""
+    if isinstance(answer, dict):
+        return {key: _as_printed(value) for key, value in answer.items() if value is not None}
+    if isinstance(answer, list):
+        return [_as_printed(item) for item in answer]
+    return answer
 
 
 def _add_stats(commands) -> None:
@@ -349,7 +400,7 @@ def _stats(args) -> int:
     from router.report_text import stats_report
 
     if args.json:
-        return _call(args.addr, lambda c: _message(c.stats(args.tenant, args.since, args.until, args.group_by)))
+        return _call(args.addr, lambda c: _as_printed(c.stats(args.tenant, args.since, args.until, args.group_by)))
     return _call(args.addr, lambda c: stats_report(args.tenant, c.stats(args.tenant, args.since, args.until,
                                                                          args.group_by)), as_json=False)
 
@@ -444,6 +495,7 @@ def _add_simulate(commands) -> None:
     p.add_argument("--json", type=Path, default=Path("runs/simulate.json"), help="where to write the results")
     p.add_argument("--addr", help="drive a running server at HOST:PORT instead of an in-process one; start it "
                    "with learner.seed equal to --seed and an empty data dir to get the in-process results")
+    _add_tls_options(p)
     _add_embedding_option(p)
     p.set_defaults(run=_simulate)
 
@@ -476,6 +528,7 @@ def _add_replay(commands) -> None:
     p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
     p.add_argument("--addr", help="replay against a running server at HOST:PORT (one λ only: each λ needs a "
                    "fresh learner); start it with registry_path simulator/replay_models.yaml")
+    _add_tls_options(p)
     p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
                    help="replay up to N values of λ at once, one process each; the results do not depend on it "
                    f"(default {DEFAULT_WORKERS}, from the CPU count)")

@@ -136,6 +136,32 @@ class AuthSettings(Strict):
     )
 
 
+class TlsSettings(Strict):
+    """The server's TLS; unset, it speaks plain text (a trusted network, or a proxy in front that terminates TLS)."""
+
+    cert_file: Path | None = Field(
+        None, description="PEM certificate chain the server presents; set with key_file, it accepts TLS only"
+    )
+    key_file: Path | None = Field(None, description="PEM private key of cert_file, unencrypted")
+    client_ca_file: Path | None = Field(
+        None, description="PEM CA certificate(s); set, a client must present a certificate one of them signed "
+        "(mutual TLS)"
+    )
+
+    @model_validator(mode="after")
+    def _whole(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file (mutual TLS) needs cert_file and key_file too")
+        return self
+
+    @property
+    def mode(self) -> str:
+        """How the server speaks: "plain text", "TLS" or "mutual TLS"."""
+        return "mutual TLS" if self.client_ca_file else "TLS" if self.cert_file else "plain text"
+
+
 class LimitSettings(Strict):
     """What one request may carry; beyond it the request is refused (INVALID_ARGUMENT) before any work."""
 
@@ -196,6 +222,10 @@ class Settings(Strict):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus metrics over HTTP on this port (0: a free one; unset: off)"
     )
+    metrics_max_tenants: int = Field(
+        100, ge=0, description="tenants with a metrics label value of their own (the first seen); later ones "
+        "are counted as \"other\" and their budgets are left out"
+    )
     max_concurrent_rpcs: int = Field(
         64, ge=1, description="calls in progress or waiting for a worker; beyond it a call is refused at once "
         "with RESOURCE_EXHAUSTED"
@@ -205,6 +235,7 @@ class Settings(Strict):
         "its prompt no longer waits for an answer to cache"
     )
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     reservation_seconds: float = Field(
         3600, gt=0, description="a budget reservation with no feedback is released after this long"

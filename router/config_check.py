@@ -8,6 +8,7 @@ instead of a traceback.
 from __future__ import annotations
 
 import difflib
+import ssl
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from router.config import Settings
+from router.config import Settings, TlsSettings
 from router.errors import InvalidArgument
 from router.registry import Registry
 from router.rules import check_models
@@ -41,7 +42,7 @@ class CheckedConfig:
         budgets = sum(len(t.budgets) for t in s.tenants.values())
         auth = "auth disabled" if not s.auth.enabled else f"{len(s.auth.keys)} API key(s)" if s.auth.keys \
             else "no API keys (the server makes a dev admin key)"
-        return (f"{len(s.tenants)} tenant(s), {rules} rule(s), {budgets} budget(s), {auth}, "
+        return (f"{len(s.tenants)} tenant(s), {rules} rule(s), {budgets} budget(s), {auth}, {s.tls.mode}, "
                 f"{len(self.registry)} models in the registry, data in {s.data_dir}")
 
 
@@ -54,7 +55,7 @@ def check_config(path: Path | None, **overrides) -> CheckedConfig:
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(path, [f"registry_path: {settings.registry_path} is not a readable model registry: "
                                  f"{exc}"]) from exc
-    problems = []
+    problems = _tls_problems(settings.tls)
     for tenant_id, tenant in settings.tenants.items():
         for i, rule in enumerate(tenant.rules):
             try:
@@ -67,6 +68,35 @@ def check_config(path: Path | None, **overrides) -> CheckedConfig:
     return CheckedConfig(settings, registry)
 
 
+def _tls_problems(tls: TlsSettings) -> list[str]:
+    """What the server would fail on when it loads its TLS files: one it cannot read, a certificate and
+    key that are no PEM pair (gRPC would say only that it failed to bind), a client CA file with no
+    certificate."""
+    files = {key: path for key in ("cert_file", "key_file", "client_ca_file")
+             if (path := getattr(tls, key)) is not None}
+    problems = []
+    for key, path in files.items():
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            problems.append(f"tls.{key}: cannot read {path}: {exc.strerror}")
+    if problems or not files:
+        return problems
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An empty password: an encrypted key (which gRPC cannot use) fails here instead of prompting.
+        context.load_cert_chain(tls.cert_file, tls.key_file, password=b"")
+    except ssl.SSLError:
+        problems.append(f"tls.key_file: {tls.cert_file} and {tls.key_file} are not a PEM certificate chain and "
+                        "its unencrypted private key")
+    if tls.client_ca_file is not None:
+        try:
+            context.load_verify_locations(tls.client_ca_file)
+        except ssl.SSLError:
+            problems.append(f"tls.client_ca_file: {tls.client_ca_file} holds no PEM certificate")
+    return problems
+
+
 def _settings(path: Path | None, overrides: dict) -> Settings:
     try:
         doc = yaml.safe_load(path.read_text()) if path is not None else {}
@@ -77,7 +107,11 @@ def _settings(path: Path | None, overrides: dict) -> Settings:
     doc = doc or {}
     if not isinstance(doc, dict):
         raise ConfigError(path, [f"must be a mapping of keys to values, not a YAML {type(doc).__name__}"])
-    doc.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            value = {**doc[key], **value}  # a nested override changes only the keys it names
+        if value is not None:
+            doc[key] = value
     try:
         return Settings.model_validate(doc)
     except ValidationError as exc:

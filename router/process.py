@@ -22,7 +22,9 @@ class ServerProcess:
     """A real server on a free port; `stop()` sends SIGTERM and waits for a clean exit."""
 
     def __init__(self, data_dir: Path, config: Path | None = None, start_timeout: float = 120.0,
-                 log_level: str = "INFO", log_format: str = "text"):
+                 log_level: str = "INFO", log_format: str = "text", tls: dict[str, object] | None = None):
+        """tls: RouterClient's TLS options (tls, ca_file, client_cert_file, client_key_file) for a
+        server whose config sets tls; `client()` uses them, the check that it serves included."""
         command = [sys.executable, "-m", "router.cli", "--log-level", log_level, "--log-format", log_format, "serve",
                    "--port", "0", "--data-dir", str(data_dir)]
         if config is not None:
@@ -34,15 +36,17 @@ class ServerProcess:
         self.output: deque[str] = deque(maxlen=200)
         self.dev_key: str | None = None  # the admin key the server made, when its config has none
         self.metrics_url: str | None = None  # where it serves Prometheus metrics, when it does
+        self.tls = dict(tls or {})
         self.addr = self._wait_for_address(start_timeout)
         # Keep draining the pipe so a chatty server never blocks on a full one.
         threading.Thread(target=self._drain, daemon=True).start()
         with self.client() as client:
             client.wait_until_serving(timeout=start_timeout)
 
-    def client(self, api_key: str | None = None, timeout: float = 30.0) -> RouterClient:
-        """A client of this server, with the given key or else the server's dev key."""
-        return RouterClient(self.addr, timeout, api_key or self.dev_key)
+    def client(self, api_key: str | None = None, timeout: float = 30.0, **tls: object) -> RouterClient:
+        """A client of this server, with the given key or else the server's dev key, and the TLS
+        options given at start with any given here in their place."""
+        return RouterClient(self.addr, timeout, api_key or self.dev_key, **{**self.tls, **tls})
 
     def _wait_for_address(self, timeout: float) -> str:
         timer = threading.Timer(timeout, self.process.kill)

@@ -18,12 +18,12 @@ from grpc_reflection.v1alpha import reflection
 
 from router import wire
 from router.auth import DEV_KEY_FILE, KeyRing, Principal
-from router.config import Settings
+from router.config import Settings, TlsSettings
 from router.reading import build_reader
 from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
                            ResourceExhausted, RouterError, Unauthenticated)
 from router.generated import router_pb2, router_pb2_grpc
-from router.metrics import ServiceMetrics
+from router.metrics import SERVER_STREAM, UNARY, RpcMetrics
 from router.service import RouterService, open_service
 
 log = logging.getLogger(__name__)
@@ -133,30 +133,62 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 def _parsing_handlers(servicer: RouterServicer) -> grpc.GenericRpcHandler:
     """The servicer's methods, each parsing its own request: bytes that are no valid message (bad
     UTF-8, truncated) are INVALID_ARGUMENT, where the generated handlers' deserializer would make
-    gRPC answer INTERNAL before any of our code ran. Unary calls are timed for the metrics."""
+    gRPC answer INTERNAL before any of our code ran. Each call is counted and timed for the metrics."""
     service = router_pb2.DESCRIPTOR.services_by_name["Router"]
     metrics = servicer.service.metrics
     handlers = {}
     for method in service.methods:
         behaviour = _parsed(getattr(servicer, method.name), message_factory.GetMessageClass(method.input_type))
         if method.server_streaming:
-            handlers[method.name] = grpc.unary_stream_rpc_method_handler(behaviour, response_serializer=_serialize)
+            rpc = metrics.rpc(service.full_name, method.name, SERVER_STREAM)
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                _counted_stream(behaviour, rpc), response_serializer=_serialize)
         else:
+            rpc = metrics.rpc(service.full_name, method.name, UNARY)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                _timed(behaviour, method.name, metrics), response_serializer=_serialize)
+                _counted(behaviour, rpc), response_serializer=_serialize)
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
-def _timed(behaviour, method: str, metrics: ServiceMetrics):
-    def time_the_call(body: bytes, context: grpc.ServicerContext):
-        start = time.perf_counter()
+def _counted(behaviour, rpc: RpcMetrics):
+    def count_the_call(body: bytes, context: grpc.ServicerContext):
+        rpc.started()
+        start, failed = time.perf_counter(), False
         try:
             return behaviour(body, context)
+        except BaseException:
+            failed = True
+            raise
         finally:
-            code = context.code() or grpc.StatusCode.OK
-            metrics.answered(method, code.name, time.perf_counter() - start)
+            rpc.handled(_final_code(context, failed).name, time.perf_counter() - start)
 
-    return time_the_call
+    return count_the_call
+
+
+def _counted_stream(behaviour, rpc: RpcMetrics):
+    """A streaming call is handled when its last message is sent, it fails, or the client goes away."""
+    def count_the_stream(body: bytes, context: grpc.ServicerContext):
+        rpc.started()
+        start, failed, code = time.perf_counter(), False, None
+        try:
+            yield from behaviour(body, context)
+        except GeneratorExit:
+            # gRPC drops the stream unfinished only when the client cancelled or its deadline passed.
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            rpc.handled((code or _final_code(context, failed)).name, time.perf_counter() - start)
+
+    return count_the_stream
+
+
+def _final_code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
+    """The status the client gets: what the call set (an abort sets it before raising), else OK, or
+    UNKNOWN, gRPC's answer to an exception that set none."""
+    return context.code() or (grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK)
 
 
 def _parsed(behaviour, request_type):
@@ -195,6 +227,16 @@ def _outcome_to_pb(outcome: object, outcome_type, to_pb):
     return outcome_type(response=to_pb(outcome))
 
 
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
+    """The server's TLS credentials, read from the configured files; None: plain text. With a client
+    CA, a client must present a certificate it signed. An unreadable file raises OSError naming it."""
+    if tls.cert_file is None or tls.key_file is None:
+        return None
+    client_ca = tls.client_ca_file.read_bytes() if tls.client_ca_file is not None else None
+    return grpc.ssl_server_credentials(((tls.key_file.read_bytes(), tls.cert_file.read_bytes()),),
+                                       root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
 class RunningServer:
     """A started gRPC server around a service; stop() drains calls, snapshots and closes the log.
 
@@ -216,7 +258,10 @@ class RunningServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         # grpcurl and other tools list and call the service without the .proto; the schema is no secret.
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        credentials = server_credentials(settings.tls)
+        address = f"{host}:{port}"
+        self.port = (self.server.add_secure_port(address, credentials) if credentials
+                     else self.server.add_insecure_port(address))
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")
         self.server.start()
@@ -263,7 +308,8 @@ def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
         port = running.service.metrics.serve(settings.metrics_port, host)
         print(f"Prometheus metrics on http://{host}:{port}/metrics", flush=True)
     # The line a supervisor (or the demo) waits for; with --port 0 it is how the port is learnt.
-    print(f"banditroute serving on {host}:{running.port} (data in {settings.data_dir})", flush=True)
+    print(f"banditroute serving on {host}:{running.port} ({settings.tls.mode}, data in {settings.data_dir})",
+          flush=True)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
