@@ -9,13 +9,26 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench install stubs perf clean
+.PHONY: demo test bench install stubs perf clean prometheus-tools
 
 demo: install
 	$(VENV)/bin/banditroute demo
 
-test: install
+test: install prometheus-tools
 	$(PY) -m pytest -q
+
+# promtool and prometheus for tests/test_prometheus.py: the two binaries of Debian's package, unpacked into
+# the venv (nothing installed system-wide, no daemon started). Where that cannot be done (no apt; not root
+# and no package lists) it says so and those tests skip; it never fails the target.
+prometheus-tools: install
+	@test -x $(VENV)/bin/promtool -a -x $(VENV)/bin/prometheus || { \
+		tmp=$$(mktemp -d) && chmod 755 $$tmp && cd $$tmp && command -v apt-get >/dev/null && \
+		{ apt-get download -qq prometheus 2>/dev/null || \
+			{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get download -qq prometheus; }; } && \
+		dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool ./usr/bin/prometheus && \
+		mv usr/bin/promtool usr/bin/prometheus $(abspath $(VENV))/bin/; \
+		status=$$?; rm -rf $$tmp; \
+		[ $$status = 0 ] || echo "promtool and prometheus not installed: the tests that need them will skip"; }
 
 # The benchmarks: the simulator's steady scenario, then the replay of the shared real data when it
 # sits beside the checkout. JSON, plots and MLflow runs land in runs/ and mlruns/.
