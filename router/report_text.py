@@ -12,54 +12,60 @@ from typing import TextIO
 from router.generated import router_pb2 as pb
 
 
-def stats_report(tenant_id: str, stats: pb.StatsResponse) -> str:
-    t = stats.total
+def stats_report(tenant_id: str, stats: dict) -> str:
+    """The report of a Stats answer as RouterClient.stats gives it."""
+    t = stats["total"]
     lines = [
         f"tenant {tenant_id}",
-        f"calls {t.calls} ({t.settled} settled, {t.pending} awaiting feedback, {t.expired} expired)",
-        f"spend ${t.spend_usd:.4f}; always-premium would have cost ${t.baseline_usd:.4f}: "
-        f"saved ${t.savings_usd:.4f} ({t.savings_share:.1%})",
-        f"semantic cache: {t.cache_hits} hits ({t.cache_hit_rate:.1%} of calls), ${t.cache_saved_usd:.4f} of calls saved",
-        f"mean quality {_quality(t)}; {t.errors} errors",
-        f"budget modes: {t.economy} calls in economy mode, {t.overdrafts} security overdrafts; "
-        f"{t.rule_shaped} calls shaped by a rule; {t.escalations} escalations ({t.escalation_rate:.1%} of "
+        f"calls {t['calls']} ({t['settled']} settled, {t['pending']} awaiting feedback, {t['expired']} expired)",
+        f"spend ${t['spend_usd']:.4f}; always-premium would have cost ${t['baseline_usd']:.4f}: "
+        f"saved ${t['savings_usd']:.4f} ({t['savings_share']:.1%})",
+        f"semantic cache: {t['cache_hits']} hits ({t['cache_hit_rate']:.1%} of calls), "
+        f"${t['cache_saved_usd']:.4f} of calls saved",
+        f"mean quality {_quality(t)}; {t['errors']} errors",
+        f"budget modes: {t['economy']} calls in economy mode, {t['overdrafts']} security overdrafts; "
+        f"{t['rule_shaped']} calls shaped by a rule; {t['escalations']} escalations ({t['escalation_rate']:.1%} of "
         "first answers)",
-        "model mix: " + ", ".join(f"{model} {n / max(t.calls - t.cache_hits, 1):.1%}"
-                                  for model, n in sorted(t.model_mix.items(), key=lambda kv: -kv[1])),
+        "model mix: " + ", ".join(f"{model} {n / max(t['calls'] - t['cache_hits'], 1):.1%}"
+                                  for model, n in sorted(t["model_mix"].items(), key=lambda kv: -kv[1])),
     ]
-    if stats.budgets:
+    if stats["budgets"]:
         lines.append("budgets now:")
-        lines += [f"  {b.period} {b.scope} {b.period_key}: ${b.spent_usd:.4f} spent + ${b.reserved_usd:.4f} reserved "
-                  f"of ${b.limit_usd:.2f} ({(b.spent_usd + b.reserved_usd) / b.limit_usd:.1%})" for b in stats.budgets]
-    if stats.alerts:
-        lines.append(f"spend alerts ({len(stats.alerts)}):")
-        lines += [f"  {_when(a.hour_start_unix)} {tenant_id}{'/team=' + a.team if a.team else ''}: ${a.spend_usd:.2f} "
-                  f"in the hour against a usual ${a.expected_usd:.2f} (robust z {a.z:.1f})" for a in stats.alerts]
-    if stats.groups:
-        lines.append(f"by {stats.group_by}:")
+        lines += [f"  {b['period']} {b['scope']} {b['period_key']}: ${b['spent_usd']:.4f} spent + "
+                  f"${b['reserved_usd']:.4f} reserved of ${b['limit_usd']:.2f} "
+                  f"({(b['spent_usd'] + b['reserved_usd']) / b['limit_usd']:.1%})" for b in stats["budgets"]]
+    if stats["alerts"]:
+        lines.append(f"spend alerts ({len(stats['alerts'])}):")
+        lines += [f"  {_when(a['hour_start_unix'])} {tenant_id}{'/team=' + a['team'] if a['team'] else ''}: "
+                  f"${a['spend_usd']:.2f} in the hour against a usual ${a['expected_usd']:.2f} "
+                  f"(robust z {a['z']:.1f})" for a in stats["alerts"]]
+    if stats["groups"]:
+        lines.append(f"by {stats['group_by']}:")
         lines.append(f"  {'':20}{'calls':>8}{'spend $':>12}{'saved':>9}{'cache':>8}{'quality':>9}{'economy':>9}")
-        lines += [f"  {g.value or '(none)':20}{g.figures.calls:>8}{g.figures.spend_usd:>12.4f}"
-                  f"{g.figures.savings_share:>9.1%}{g.figures.cache_hit_rate:>8.1%}{_quality(g.figures):>9}"
-                  f"{g.figures.economy:>9}" for g in stats.groups]
+        lines += [_group_line(g["value"], g["figures"]) for g in stats["groups"]]
     return "\n".join(lines)
 
 
-def _quality(figures: pb.Figures) -> str:
-    return f"{figures.mean_quality:.3f}" if figures.HasField("mean_quality") else "-"
+def _group_line(value: str, f: dict) -> str:
+    return (f"  {value or '(none)':20}{f['calls']:>8}{f['spend_usd']:>12.4f}{f['savings_share']:>9.1%}"
+            f"{f['cache_hit_rate']:>8.1%}{_quality(f):>9}{f['economy']:>9}")
+
+
+def _quality(figures: dict) -> str:
+    return "-" if figures["mean_quality"] is None else f"{figures['mean_quality']:.3f}"
 
 
 def _when(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def ledger_row(entry: pb.LedgerEntry) -> dict:
-    """One entry as plain values, in the contract's field order; an unrated quality is None."""
-    row = {f.name: getattr(entry, f.name) for f in pb.LedgerEntry.DESCRIPTOR.fields}
-    row["quality"] = entry.quality if entry.HasField("quality") else None
-    return row
+def ledger_row(entry: dict) -> dict:
+    """One entry, as RouterClient.export_ledger gives it, in the contract's field order; what it does
+    not have (an unrated quality, a first-token time of an answer not streamed) is None."""
+    return {f.name: entry[f.name] for f in pb.LedgerEntry.DESCRIPTOR.fields}
 
 
-def write_ledger(entries: Iterable[pb.LedgerEntry], fmt: str, out: TextIO) -> None:
+def write_ledger(entries: Iterable[dict], fmt: str, out: TextIO) -> None:
     """Write the entries as a JSON array or CSV with a header, as they stream in; the count to stderr."""
     rows = (ledger_row(e) for e in entries)
     count = 0

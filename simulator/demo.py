@@ -7,13 +7,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from router.categories import SECURITY_CRITICAL
 from router.client import RouterClient
 from router.process import ServerProcess
 from router.registry import Registry
 from router.types import FeedbackRequest
+from simulator.runs import progress
 from simulator.simulate import route_request
 from simulator.traffic import SyntheticPrompt, TrafficGenerator
 from simulator.world import World
@@ -50,7 +49,7 @@ def drive(client: RouterClient, prompts: list[SyntheticPrompt], world: World, re
     total, first, last = Tally(), Tally(), Tally()
     window = max(1, len(prompts) // 5)
     security = Counter()
-    for i, prompt in enumerate(tqdm(prompts, desc="routing", unit="req")):
+    for i, prompt in enumerate(progress(prompts, desc="routing", unit="req")):
         decision = client.route(route_request(prompt, cost_weight, TENANT))
         model = decision["model"]
         premium = registry[model].tier == "premium"
@@ -105,7 +104,9 @@ def print_report(total: Tally, first: Tally, last: Tally, security: Counter, reg
 
 def _print_mix(by_category: dict[str, Counter], registry: Registry) -> None:
     models = [m for m in registry.ids if any(c[m] for c in by_category.values())]
-    print(f"{'category':26}" + "".join(f"{m[:12]:>13}" for m in models))
+    # Each column as wide as its model's whole name: a cut name can be mistaken for another model.
+    widths = [max(len(m), 4) + 2 for m in models]
+    print(f"{'category':26}" + "".join(f"{m:>{w}}" for m, w in zip(models, widths)))
     for category, counts in sorted(by_category.items()):
         n = sum(counts.values())
-        print(f"{category:26}" + "".join(f"{counts[m] / n:>13.0%}" for m in models))
+        print(f"{category:26}" + "".join(f"{counts[m] / n:>{w}.0%}" for m, w in zip(models, widths)))

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from router.registry import Registry
 from router.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from simulator.datasets import LabelledPrompt
 from simulator.metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.routers import RouterUnderTest
+from simulator.runs import progress
 
 # Where to start the sweep; more values of λ are then placed where the curve moves most.
 DEFAULT_COST_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
@@ -64,7 +64,7 @@ def stream(router: RouterUnderTest, rows: list[LabelledPrompt], cost_weight: flo
            show_progress: bool = True) -> list[Routed]:
     """Route every row once, in the given order, feeding back only the chosen model's quality."""
     routed = []
-    for row in tqdm(rows, desc=desc, unit="prompt", leave=False, disable=not show_progress):
+    for row in progress(rows, show_progress, desc=desc, unit="prompt", leave=False):
         request = route_request(row, cost_weight)
         decision = router.route(request)
         router.feedback(FeedbackRequest(decision.decision_id, row.quality[decision.model],
@@ -92,11 +92,11 @@ def sweep(make_router: Callable[[Path], RouterUnderTest], rows: list[LabelledPro
     order = shuffled(rows, seed)
     runs: dict[float, list[Routed]] = {}
     todo = list(cost_weights)
-    with tqdm(total=len(todo) + extra_points, desc="λ sweep", unit="λ") as progress, _runner(workers) as run:
+    with progress(total=len(todo) + extra_points, desc="λ sweep", unit="λ") as bar, _runner(workers) as run:
         while todo:
             for cost_weight, routed in zip(todo, run(make_router, order, todo)):
                 runs[cost_weight] = routed
-                progress.update()
+                bar.update()
             todo = _widest_gaps(runs, strong_model, min(EXTRA_POINTS_PER_ROUND, extra_points))
             extra_points -= len(todo)
     return runs
@@ -245,15 +245,22 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     return 0
 
 
+# The figures of each policy logged per source as `<policy>.<source>.<figure>`: figure → its key in the report.
+REPLAY_METRICS = {"bandit": {"apgr": "apgr", "cpt50": "cpt50", "cpt80": "cpt80"},
+                  "random": {"apgr": "random_apgr"}, "oracle": {"apgr": "oracle_apgr"}}
+
+
 def track_replay(report: dict, json_path: Path, plot: Path) -> None:
-    from simulator.tracking import start_experiment
+    from simulator.tracking import git_tags, policy_metrics, start_experiment
 
     mlflow = start_experiment("replay")
-    with mlflow.start_run(run_name=f"{Path(report['data']).stem}-seed{report['seed']}"):
+    with mlflow.start_run(run_name=f"{Path(report['data']).stem}-seed{report['seed']}", tags=git_tags()):
         mlflow.log_params({"policy": "bandit", "data": report["data"], "seed": report["seed"],
                            "cost_weights": ",".join(map(str, report["cost_weights"])),
                            "models": f"{report['weak_model']},{report['strong_model']}"})
-        for source, figures in report["sources"].items():
-            mlflow.log_metrics({f"{source}_{k}": figures[k] for k in ("apgr", "cpt50", "cpt80", "oracle_apgr")})
+        mlflow.log_metrics(policy_metrics({
+            policy: {f"{source}.{name}": figures[key] for source, figures in report["sources"].items()
+                     for name, key in keys.items()}
+            for policy, keys in REPLAY_METRICS.items()}))
         mlflow.log_artifact(str(json_path))
         mlflow.log_artifact(str(plot))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm import TqdmWarning, tqdm
 
 from router.config import Settings
 from router.registry import Registry
@@ -61,9 +64,27 @@ def embed_ahead(reader: PromptReader, requests: list[RouteRequest], every_prompt
     else:
         texts = reader.second_look_texts(prompts)
     texts = sorted(set(texts), key=len)
-    for start in tqdm(range(0, len(texts), batch), desc="MiniLM, ahead of time", unit="batch", leave=False):
+    for start in progress(range(0, len(texts), batch), desc="MiniLM, ahead of time", unit="batch", leave=False):
         embedder.embed(texts[start : start + batch])
     return len(texts)
+
+
+def progress(iterable: Iterable | None = None, show: bool = True, **options) -> tqdm:
+    """A tqdm progress bar, drawn only on a terminal: in a notebook or a log file every redraw would
+    stay behind as a line of output."""
+    return tqdm(iterable, disable=None if show else True, **options)
+
+
+def without_progress_bars() -> None:
+    """No progress bars from the libraries the simulator drives either (transformers loading MiniLM's
+    weights, MLflow downloading artifacts), for a notebook: there a bar is a line per redraw. Call it
+    before importing MLflow, whose import of tqdm.auto would warn that the notebook gets text bars."""
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # read at each download
+    with warnings.catch_warnings():
+        # Importing tqdm.auto in a kernel without ipywidgets warns that its bars will be text; none are left.
+        warnings.simplefilter("ignore", TqdmWarning)
+        from transformers.utils import logging as transformers_logging
+    transformers_logging.disable_progress_bar()
 
 
 def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Registry | None = None,
@@ -106,7 +127,8 @@ def plot_path(json_path: Path, name: str) -> Path:
 
 def print_table(title: str, rows: dict[str, dict], columns: list[tuple[str, str, str]]) -> None:
     """rows: name → figures; columns: (key, heading, format)."""
+    width = max([18] + [len(name) + 2 for name in rows])
     print(f"\n{title}")
-    print(f"{'':18}" + "".join(f"{heading:>14}" for _, heading, _ in columns))
+    print(f"{'':{width}}" + "".join(f"{heading:>14}" for _, heading, _ in columns))
     for name, figures in rows.items():
-        print(f"{name:18}" + "".join(f"{format(figures[key], fmt):>14}" for key, _, fmt in columns))
+        print(f"{name:{width}}" + "".join(f"{format(figures[key], fmt):>14}" for key, _, fmt in columns))

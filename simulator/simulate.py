@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from learners.policies import (
     AlwaysCheapest,
@@ -33,6 +32,7 @@ from router.service import RouterService
 from router.errors import ResourceExhausted
 from router.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from simulator.routers import RouterUnderTest
+from simulator.runs import progress
 from simulator.scenarios import SCENARIOS, Changes
 from simulator.traffic import SyntheticPrompt, TrafficGenerator
 from simulator.world import World
@@ -145,8 +145,8 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
     traces = {name: Trace() for name in [BANDIT] + [p.name for p in policies]}
     tally = CacheTally()
     events = []
-    for step, prompt in enumerate(tqdm(TrafficGenerator(seed).stream(requests), total=requests,
-                                       desc=f"simulate {scenario}", unit="req")):
+    for step, prompt in enumerate(progress(TrafficGenerator(seed).stream(requests), total=requests,
+                                           desc=f"simulate {scenario}", unit="req")):
         if step in timeline:
             stage.apply(timeline[step])
             events.append({"step": step, "description": timeline[step].description})
@@ -328,31 +328,37 @@ def draw(result: Simulation, json_path: Path) -> list[Path]:
     oracle = result.traces["oracle"]
     regret = {name: curves(trace, oracle)["cumulative_regret"] for name, trace in result.traces.items()
               if name != "oracle"}
-    events = result.report["events"]
+    events, label = result.report["events"], plots.run_label(result.report)
     return [
         plots.cost_quality_plane(result.report, plot_path(json_path, "cost-quality")),
-        plots.regret_over_time(regret, events, plot_path(json_path, "regret")),
-        plots.model_share_over_time(result.traces[BANDIT].models, events, plot_path(json_path, "bandit-model-share")),
+        plots.regret_over_time(regret, events, plot_path(json_path, "regret"),
+                               f"Cumulative regret against the oracle\n{label}"),
+        plots.model_share_over_time(result.traces[BANDIT].models, events, plot_path(json_path, "bandit-model-share"),
+                                    f"The bandit's model share over time\n{label}"),
     ]
 
 
 def track(result: Simulation, json_path: Path, plots: list[Path]) -> None:
-    from simulator.tracking import log_curve, start_experiment
+    from simulator.tracking import git_tags, log_curve, policy_metrics, start_experiment
 
     report = result.report
     mlflow = start_experiment("simulate")
     oracle = result.traces["oracle"]
     every = max(1, report["requests"] // 500)
-    with mlflow.start_run(run_name=f"{report['scenario']}-seed{report['seed']}"):
+    tags = git_tags()
+    with mlflow.start_run(run_name=f"{report['scenario']}-seed{report['seed']}", tags=tags):
         mlflow.log_params({"scenario": report["scenario"], "requests": report["requests"], "seed": report["seed"],
                            "cost_weight": report["cost_weight"], "models": ",".join(report["models"])})
+        mlflow.log_metrics(policy_metrics(report["policies"]))
+        if "cache" in report:
+            mlflow.log_metrics(policy_metrics({f"{BANDIT}.cache": report["cache"]}))
         mlflow.log_artifact(str(json_path))
         for plot in plots:
             mlflow.log_artifact(str(plot))
         # The bandit's model at every step: what a report needs to draw the model mix over time.
         mlflow.log_dict({"models": result.traces[BANDIT].models}, "bandit-models.json")
         for name, trace in result.traces.items():
-            with mlflow.start_run(run_name=name, nested=True):
+            with mlflow.start_run(run_name=name, nested=True, tags=tags):
                 mlflow.log_params({"policy": name, "scenario": report["scenario"], "seed": report["seed"],
                                    "cost_weight": report["cost_weight"]})
                 figures = report["policies"][name]

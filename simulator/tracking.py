@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,3 +36,34 @@ def log_curve(mlflow, key: str, values, every: int = 1) -> None:
     client = mlflow.tracking.MlflowClient()
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+def policy_metrics(policies: dict[str, dict]) -> dict[str, float]:
+    """Each policy's figures as `<policy>.<figure>` metrics of the parent run: the MLflow UI's runs table
+    and charts show a run's own metrics, not its nested runs'. Breakdowns such as model shares stay in
+    the JSON artifact."""
+    return {f"{policy}.{key}": value for policy, figures in policies.items() for key, value in figures.items()
+            if isinstance(value, (int, float))}
+
+
+def git_tags(source: Path = Path(__file__)) -> dict[str, str]:
+    """The commit of the code that made a run (`mlflow.source.git.commit`, which the UI shows as the
+    run's source version) and whether tracked files had uncommitted changes; nothing unless `source`
+    is tracked in a git checkout (a copy installed inside one, in its .venv, is not), or without git.
+    MLflow infers a commit from the script that started the process, which for the `banditroute`
+    entry point or a notebook's kernel is not this code."""
+    source = source.resolve()
+
+    def git(*args: str) -> str:
+        # --no-optional-locks: status would otherwise refresh the index, a write beside other git users.
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=source.parent, capture_output=True,
+                              text=True, check=True, timeout=30).stdout.strip()
+
+    try:
+        git("ls-files", "--error-unmatch", source.name)
+        commit = git("rev-parse", "HEAD")
+        # Untracked files are left out: run outputs such as runs/*.json would mark every checkout dirty.
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"mlflow.source.git.commit": commit, "git_dirty": str(dirty).lower()}

@@ -7,6 +7,7 @@ temp working directory. Key cells are tagged too, so the assertions find their o
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,8 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 OPE = NOTEBOOKS / "offline_policy_evaluation.ipynb"
 REPORT = NOTEBOOKS / "routing_report.ipynb"
 POLICIES = ["bandit", "random", "always-premium", "always-cheapest", "static-rules", "oracle"]
+# tqdm's bar ("simulate steady:  42%|████▏     | 126/300"), and its warning that a notebook gets text bars.
+PROGRESS_BAR = re.compile(r"\d+%\|.*\||IProgress not found")
 
 
 def code_cells(nb) -> list:
@@ -37,6 +40,12 @@ def text(cell) -> str:
         elif output.output_type in ("execute_result", "display_data"):
             parts.append(output.data.get("text/plain", ""))
     return "".join(parts)
+
+
+def progress_bars(nb) -> list[str]:
+    """The lines of any output, printed or displayed, that a progress bar left."""
+    return [line for cell in code_cells(nb) for line in text(cell).replace("\r", "\n").splitlines()
+            if PROGRESS_BAR.search(line)]
 
 
 def figures(nb) -> int:
@@ -88,13 +97,18 @@ def test_offline_policy_evaluation_runs(tmp_path, kernel_env):
     assert "true grade" in everything  # the simulator's truth was compared with
     assert figures(nb) >= 2  # the propensity histogram and the estimates against the truth
     assert export.exists()
+    assert progress_bars(nb) == []
 
-    # The same notebook on an exported log: no simulator, no truth, the same estimates and choice.
-    nb = execute(OPE, tmp_path, LOG_PATH=str(export))
-    assert "λ" in text(tagged(nb, "chosen-lambda"))
+    # The same notebook on an exported log: no simulator, no truth. With a bar every λ keeps, the
+    # cheapest, the largest λ searched, is chosen: the grid may end short of a cheaper λ that keeps it too.
+    nb = execute(OPE, tmp_path, LOG_PATH=str(export), QUALITY_BAR=0.0, LAMBDAS=[0.05, 0.8])
+    chosen = text(tagged(nb, "chosen-lambda"))
+    assert "chosen λ = 0.8" in chosen
+    assert "warning: λ = 0.8 is the largest value searched, at the edge of the grid" in chosen
     everything = "".join(text(cell) for cell in code_cells(nb))
     assert "no ground truth" in everything
     assert "always-premium" in everything
+    assert progress_bars(nb) == []
 
 
 @pytest.mark.slow
@@ -106,4 +120,5 @@ def test_routing_report_runs(tmp_path, kernel_env):
     for column in ("cost_usd", "savings_vs_premium", "mean_quality", "quality_vs_premium", "regret_vs_oracle"):
         assert column in table
     assert figures(nb) == 4  # cost–quality, cumulative cost, cumulative regret, model mix
+    assert progress_bars(nb) == []
     assert not (tmp_path / "mlruns").exists()  # tracked into the notebook's temp store only
