@@ -1,5 +1,6 @@
 """The Python clients: a call that fails UNAVAILABLE is tried again within its deadline, no other
-failure is, and every call carries the API key. Against a stand-in server that fails on cue."""
+failure is, and every call carries the API key. Against a stand-in server that fails on cue. And
+every answer comes in one style: a dict of every field, None for an optional one left unset."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from router.client import AsyncRouterClient, RouterClient
 from router.generated import router_pb2, router_pb2_grpc
 from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.wire import message_to_dict, route_response_to_dict
 
 REQUEST = RouteRequest("acme", (ChatMessage("user", "What is the capital of Peru?"),))
 
@@ -115,3 +117,28 @@ def test_feedback_is_retried_alike(serve):
 def test_attempts_below_one_are_refused():
     with pytest.raises(ValueError, match="attempts must be >= 1, not 0"):
         RouterClient("127.0.0.1:1", attempts=0)
+
+
+# --- one style for every answer ---------------------------------------------------------------------
+
+
+def test_an_answer_has_every_field_counts_as_ints_and_none_for_an_unset_optional_one():
+    entry = message_to_dict(router_pb2.LedgerEntry(decision_id="d" * 32, input_tokens=2**40, cost_usd=0.5))
+    assert set(entry) == {field.name for field in router_pb2.LedgerEntry.DESCRIPTOR.fields}
+    assert entry["input_tokens"] == 2**40 and entry["output_tokens"] == 0 and entry["team"] == ""
+    assert entry["quality"] is None and entry["time_to_first_token_ms"] is None
+    assert message_to_dict(router_pb2.LedgerEntry(quality=0.0))["quality"] == 0.0, "set to zero is not unset"
+
+    stats = message_to_dict(router_pb2.StatsResponse(total=router_pb2.Figures(calls=3, model_mix={"gpt-4o": 3})))
+    assert (stats["total"]["calls"], stats["total"]["model_mix"]) == (3, {"gpt-4o": 3})
+    assert stats["total"]["mean_quality"] is None and stats["groups"] == []
+    assert message_to_dict(router_pb2.StatsResponse())["total"] is None, "an unset sub-message is None too"
+
+
+@pytest.mark.parametrize("quality_bar", [0.7, None])
+def test_a_route_answer_is_in_the_style_of_every_other(quality_bar):
+    message = router_pb2.RouteResponse(
+        decision_id="d" * 32, model="gpt-4o", reason=router_pb2.cache_hit, fallback_models=["gpt-4o-mini"],
+        estimated_input_tokens=12, budget_mode=router_pb2.economy, quality_bar=quality_bar,
+        plan=[router_pb2.PlanStep(role="draft", model="kimi-k2", provider="groq")])
+    assert route_response_to_dict(message) == message_to_dict(message)

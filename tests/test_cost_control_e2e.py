@@ -79,8 +79,8 @@ def refused(call, *args) -> grpc.RpcError:
     return raised.value
 
 
-def rules_of(client: RouterClient, tenant: str) -> dict[str, router_pb2.RuleState]:
-    return {state.rule.id: state for state in client.list_rules(tenant).rules}
+def rules_of(client: RouterClient, tenant: str) -> dict[str, dict]:
+    return {state["rule"]["id"]: state for state in client.list_rules(tenant)}
 
 
 def route_rule(rule_id: str, model: str, *conditions: tuple[str, str, object], **fields) -> dict:
@@ -94,15 +94,15 @@ def route_rule(rule_id: str, model: str, *conditions: tuple[str, str, object], *
 def test_put_rule_adds_an_api_rule_that_list_rules_shows(client):
     rule = route_rule("docs-to-flash", "gemini-2.5-flash", ("team", "eq", "docs"), name="docs are cheap", priority=10)
     state = client.put_rule("rules-admin", rule)
-    assert (state.rule.id, state.source, state.matched, state.applied) == ("docs-to-flash", "api", 0, 0)
+    assert (state["rule"]["id"], state["source"], state["matched"], state["applied"]) == ("docs-to-flash", "api", 0, 0)
 
     listed = rules_of(client, "rules-admin")
-    assert listed["docs-to-flash"].source == "api"
-    assert listed["docs-to-flash"].rule.name == "docs are cheap"
-    assert listed["docs-to-flash"].rule.action.model == "gemini-2.5-flash"
-    assert listed["from-config"].source == "config"
+    assert listed["docs-to-flash"]["source"] == "api"
+    assert listed["docs-to-flash"]["rule"]["name"] == "docs are cheap"
+    assert listed["docs-to-flash"]["rule"]["action"]["model"] == "gemini-2.5-flash"
+    assert listed["from-config"]["source"] == "config"
     # Tried in priority order: the new rule (10) before the config's (100 by default).
-    assert [s.rule.id for s in client.list_rules("rules-admin").rules] == ["docs-to-flash", "from-config"]
+    assert [s["rule"]["id"] for s in client.list_rules("rules-admin")] == ["docs-to-flash", "from-config"]
     assert rules_of(client, "some-other-tenant") == {}, "rules belong to one tenant"
 
 
@@ -110,10 +110,10 @@ def test_putting_a_rule_again_with_its_id_replaces_it(client):
     client.put_rule("rules-replace", route_rule("r1", "gpt-4o-mini", ("team", "eq", "a"), name="first"))
     client.put_rule("rules-replace", route_rule("r1", "deepseek-chat", ("team", "eq", "b"), name="second"))
 
-    states = client.list_rules("rules-replace").rules
+    states = client.list_rules("rules-replace")
     assert len(states) == 1
-    assert (states[0].rule.name, states[0].rule.action.model) == ("second", "deepseek-chat")
-    assert states[0].rule.conditions[0].value.string_value == "b"
+    assert (states[0]["rule"]["name"], states[0]["rule"]["action"]["model"]) == ("second", "deepseek-chat")
+    assert states[0]["rule"]["conditions"][0]["value"] == "b"
     # The replacement is the one that routes.
     assert client.route(ask("rules-replace", team="b"))["model"] == "deepseek-chat"
     assert client.route(ask("rules-replace", team="a"))["reason"] != "rule"
@@ -140,8 +140,8 @@ def test_rules_from_the_config_file_are_read_only_over_grpc(client):
     assert delete.code() == grpc.StatusCode.FAILED_PRECONDITION
 
     config_rule = rules_of(client, "rules-admin")["from-config"]
-    assert config_rule.source == "config"
-    assert config_rule.rule.action.model == "gemini-2.0-flash", "the refused put changed nothing"
+    assert config_rule["source"] == "config"
+    assert config_rule["rule"]["action"]["model"] == "gemini-2.0-flash", "the refused put changed nothing"
     # And it routes as the file says.
     decision = client.route(ask("rules-admin", feature="legacy"))
     assert (decision["model"], decision["rule_id"]) == ("gemini-2.0-flash", "from-config")
@@ -179,8 +179,8 @@ def test_list_rules_counts_the_routes_each_rule_matched_and_shaped(client):
     assert all((d["model"], d["rule_id"]) == ("gpt-4o-mini", "counted") for d in decisions)
 
     state = rules_of(client, "rules-count")["counted"]
-    assert (state.matched, state.applied) == (5, 5)
-    assert time.time() - 60 < state.last_matched_unix <= time.time()
+    assert (state["matched"], state["applied"]) == (5, 5)
+    assert time.time() - 60 < state["last_matched_unix"] <= time.time()
 
 
 def test_an_ab_share_applies_the_rule_to_part_of_its_matching_traffic(client):
@@ -188,10 +188,10 @@ def test_an_ab_share_applies_the_rule_to_part_of_its_matching_traffic(client):
     decisions = [client.route(ask("rules-ab", f"What is {i} times {i + 3}?", feature="ab")) for i in range(40)]
 
     state = rules_of(client, "rules-ab")["half"]
-    assert state.matched == 40
-    assert 0 < state.applied < state.matched
+    assert state["matched"] == 40
+    assert 0 < state["applied"] < state["matched"]
     ruled = [d for d in decisions if d["reason"] == "rule"]
-    assert len(ruled) == state.applied, "applied counts exactly the routes the rule decided"
+    assert len(ruled) == state["applied"], "applied counts exactly the routes the rule decided"
     assert all((d["model"], d["rule_id"]) == ("gemini-2.0-flash", "half") for d in ruled)
     assert all(d["rule_id"] == "" for d in decisions if d["reason"] != "rule")
 
@@ -207,7 +207,7 @@ def test_a_route_rule_sends_a_matching_prompt_to_its_model(client, server):
         raw = router_pb2_grpc.RouterStub(channel).Route(route_request_to_pb(request), timeout=30,
                                                         metadata=auth_metadata(server.dev_key))
     assert raw.model == "claude-3-5-haiku" and raw.provider == "anthropic"
-    assert raw.reason == router_pb2.REASON_RULE
+    assert raw.reason == router_pb2.rule
     assert raw.rule_id == "to-haiku"
     assert raw.probability == 1.0
 
@@ -235,8 +235,8 @@ def test_a_block_rule_refuses_with_permission_denied_naming_the_rule(client):
     assert client.route(ask("rules-block", "Please list the capitals of Europe."))["model"] in REGISTRY
 
     state = rules_of(client, "rules-block")["no-launch-codes"]
-    assert (state.matched, state.applied) == (1, 1)
-    assert client.stats("rules-block").total.calls == 1, "a blocked request is no decision"
+    assert (state["matched"], state["applied"]) == (1, 1)
+    assert client.stats("rules-block")["total"]["calls"] == 1, "a blocked request is no decision"
 
 
 def test_a_route_rule_cannot_send_a_security_prompt_below_premium(client):
@@ -249,7 +249,7 @@ def test_a_route_rule_cannot_send_a_security_prompt_below_premium(client):
     assert secure["model"] in PREMIUM, secure
     assert secure["reason"] == "safety_floor" and secure["rule_id"] == ""
     state = rules_of(client, "rules-security")["sec-to-mini"]
-    assert (state.matched, state.applied) == (2, 1), "the security prompt matched the rule, which did not act"
+    assert (state["matched"], state["applied"]) == (2, 1), "the security prompt matched the rule, which did not act"
 
 
 # --- 3. budgets -----------------------------------------------------------------------------------
@@ -289,13 +289,13 @@ def test_a_tiny_daily_budget_goes_economy_then_runs_out_but_a_security_prompt_ov
     assert refused(client.route, ask("budget-soft", "And one more summary, please.")).code() \
         == grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    total = client.stats("budget-soft").total
-    assert total.calls == len(answers) + 1
-    assert total.economy == modes.count("economy")
-    assert total.overdrafts == 1
-    budget, = client.stats("budget-soft").budgets
-    assert (budget.scope, budget.period, budget.limit_usd) == ("budget-soft", "daily", 0.02)
-    assert budget.spent_usd + budget.reserved_usd > budget.limit_usd, "the overdraft shows"
+    total = client.stats("budget-soft")["total"]
+    assert total["calls"] == len(answers) + 1
+    assert total["economy"] == modes.count("economy")
+    assert total["overdrafts"] == 1
+    budget, = client.stats("budget-soft")["budgets"]
+    assert (budget["scope"], budget["period"], budget["limit_usd"]) == ("budget-soft", "daily", 0.02)
+    assert budget["spent_usd"] + budget["reserved_usd"] > budget["limit_usd"], "the overdraft shows"
 
 
 def test_without_security_overdraft_a_security_prompt_at_the_limit_is_refused(client):
@@ -305,7 +305,7 @@ def test_without_security_overdraft_a_security_prompt_at_the_limit_is_refused(cl
     secure = refused(client.route, ask("budget-strict", SECURITY_PROMPT, task_hint="security"))
     assert secure.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "daily budget of budget-strict" in secure.details()
-    assert client.stats("budget-strict").total.overdrafts == 0
+    assert client.stats("budget-strict")["total"]["overdrafts"] == 0
 
 
 def test_a_team_budget_limits_only_that_team(client):
@@ -322,16 +322,16 @@ def test_a_team_budget_limits_only_that_team(client):
 
 def test_feedback_settles_a_reservation_into_spend(client):
     decisions = [client.route(ask("budget-settle", f"Name {i + 2} rivers in Africa.")) for i in range(3)]
-    before, = client.stats("budget-settle").budgets
-    assert before.spent_usd == 0
-    assert before.reserved_usd == pytest.approx(sum(d["estimated_cost_usd"] for d in decisions))
+    before, = client.stats("budget-settle")["budgets"]
+    assert before["spent_usd"] == 0
+    assert before["reserved_usd"] == pytest.approx(sum(d["estimated_cost_usd"] for d in decisions))
 
     costs = [client.feedback(FeedbackRequest(d["decision_id"], 0.9, input_tokens=40, output_tokens=300))
              ["actual_cost_usd"] for d in decisions[:2]]
-    after, = client.stats("budget-settle").budgets
-    assert after.spent_usd > 0
-    assert after.spent_usd == pytest.approx(sum(costs))
-    assert after.reserved_usd == pytest.approx(decisions[2]["estimated_cost_usd"])
+    after, = client.stats("budget-settle")["budgets"]
+    assert after["spent_usd"] > 0
+    assert after["spent_usd"] == pytest.approx(sum(costs))
+    assert after["reserved_usd"] == pytest.approx(decisions[2]["estimated_cost_usd"])
 
 
 # --- 4. Stats and ExportLedger --------------------------------------------------------------------
@@ -364,33 +364,33 @@ def ledger(client):
 
 def test_stats_totals_are_the_sum_of_the_settled_calls(client, ledger):
     _, _, calls = ledger
-    total = client.stats("ledger").total
+    total = client.stats("ledger")["total"]
     costs = [fed["actual_cost_usd"] for _, fed in calls if fed]
-    assert (total.calls, total.settled, total.pending) == (5, 4, 1)
-    assert total.spend_usd == pytest.approx(sum(costs))
-    assert total.baseline_usd > total.spend_usd
-    assert total.savings_usd == pytest.approx(total.baseline_usd - total.spend_usd)
-    assert total.savings_share == pytest.approx(total.savings_usd / total.baseline_usd)
-    assert total.mean_quality == pytest.approx((0.5 + 0.6 + 0.7 + 0.8) / 4)
-    assert sum(total.model_mix.values()) == 5
+    assert (total["calls"], total["settled"], total["pending"]) == (5, 4, 1)
+    assert total["spend_usd"] == pytest.approx(sum(costs))
+    assert total["baseline_usd"] > total["spend_usd"]
+    assert total["savings_usd"] == pytest.approx(total["baseline_usd"] - total["spend_usd"])
+    assert total["savings_share"] == pytest.approx(total["savings_usd"] / total["baseline_usd"])
+    assert total["mean_quality"] == pytest.approx((0.5 + 0.6 + 0.7 + 0.8) / 4)
+    assert sum(total["model_mix"].values()) == 5
 
 
 def test_stats_grouped_by_team_gives_one_group_per_team(client, ledger):
     stats = client.stats("ledger", group_by="team")
-    assert stats.group_by == "team"
-    groups = {g.value: g.figures for g in stats.groups}
+    assert stats["group_by"] == "team"
+    groups = {g["value"]: g["figures"] for g in stats["groups"]}
     assert set(groups) == {"search", "ads"}
-    assert (groups["search"].calls, groups["ads"].calls) == (3, 2)
-    assert sum(f.calls for f in groups.values()) == stats.total.calls
-    assert sum(f.spend_usd for f in groups.values()) == pytest.approx(stats.total.spend_usd)
-    assert (groups["search"].settled, groups["ads"].settled) == (3, 1)
+    assert (groups["search"]["calls"], groups["ads"]["calls"]) == (3, 2)
+    assert sum(f["calls"] for f in groups.values()) == stats["total"]["calls"]
+    assert sum(f["spend_usd"] for f in groups.values()) == pytest.approx(stats["total"]["spend_usd"])
+    assert (groups["search"]["settled"], groups["ads"]["settled"]) == (3, 1)
 
 
 def test_stats_over_a_window_counts_only_the_decisions_inside_it(client, ledger):
     start, end, _ = ledger
-    assert client.stats("ledger", since=start - 1, until=end + 1).total.calls == 5
-    assert client.stats("ledger", since=end, until=end + 3600).total.calls == 0
-    assert client.stats("ledger", until=start - 1).total.calls == 0
+    assert client.stats("ledger", since=start - 1, until=end + 1)["total"]["calls"] == 5
+    assert client.stats("ledger", since=end, until=end + 3600)["total"]["calls"] == 0
+    assert client.stats("ledger", until=start - 1)["total"]["calls"] == 0
 
 
 @pytest.mark.parametrize(
@@ -411,18 +411,18 @@ def test_export_ledger_streams_exactly_the_settled_calls(client, ledger):
     _, _, calls = ledger
     entries = list(client.export_ledger("ledger"))
     settled = {d["decision_id"]: (d, fed, spec) for (d, fed), spec in zip(calls, LEDGER_CALLS) if fed}
-    assert [e.decision_id for e in entries] == [d["decision_id"] for d, fed in calls if fed], "oldest first"
+    assert [e["decision_id"] for e in entries] == [d["decision_id"] for d, fed in calls if fed], "oldest first"
     for entry in entries:
-        decision, fed, (team, project, _, tokens_in, tokens_out) = settled[entry.decision_id]
-        assert entry.tenant_id == "ledger"
-        assert (entry.team, entry.project) == (team, project)
-        assert entry.model == decision["model"]
-        assert (entry.input_tokens, entry.output_tokens) == (tokens_in, tokens_out)
-        assert entry.cost_usd == pytest.approx(fed["actual_cost_usd"])
-        assert entry.cost_usd == pytest.approx(REGISTRY[entry.model].cost(tokens_in, tokens_out))
-        assert entry.baseline_cost_usd == pytest.approx(REGISTRY["claude-opus-4"].cost(tokens_in, tokens_out))
-        assert entry.settled_unix >= entry.created_unix > 0
-        assert entry.HasField("quality")
+        decision, fed, (team, project, _, tokens_in, tokens_out) = settled[entry["decision_id"]]
+        assert entry["tenant_id"] == "ledger"
+        assert (entry["team"], entry["project"]) == (team, project)
+        assert entry["model"] == decision["model"]
+        assert (entry["input_tokens"], entry["output_tokens"]) == (tokens_in, tokens_out)
+        assert entry["cost_usd"] == pytest.approx(fed["actual_cost_usd"])
+        assert entry["cost_usd"] == pytest.approx(REGISTRY[entry["model"]].cost(tokens_in, tokens_out))
+        assert entry["baseline_cost_usd"] == pytest.approx(REGISTRY["claude-opus-4"].cost(tokens_in, tokens_out))
+        assert entry["settled_unix"] >= entry["created_unix"] > 0
+        assert entry["quality"] is not None
     backwards = refused(lambda: list(client.export_ledger("ledger", since=2.0, until=1.0)))
     assert backwards.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused(lambda: list(client.export_ledger(""))).code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -448,13 +448,14 @@ def test_cli_stats_grouped_by_team_prints_the_spend_and_each_team(server, client
     assert cli(["stats", "--addr", server.addr, "--tenant", "cli-t", "--group-by", "team"]) == 0
     out = capsys.readouterr().out
     total = client.stats("cli-t", group_by="team")
-    assert total.total.spend_usd == pytest.approx(sum(f["actual_cost_usd"] for _, f in cli_traffic))
+    assert total["total"]["spend_usd"] == pytest.approx(sum(f["actual_cost_usd"] for _, f in cli_traffic))
     assert "tenant cli-t" in out
     assert "calls 4 (3 settled, 1 awaiting feedback, 0 expired)" in out
-    assert f"spend ${total.total.spend_usd:.4f}" in out
+    assert f"spend ${total['total']['spend_usd']:.4f}" in out
     assert "by team:" in out
-    for group in total.groups:
-        row = rf"^\s+{group.value}\s+{group.figures.calls}\s+{group.figures.spend_usd:.4f}\s"
+    for group in total["groups"]:
+        figures = group["figures"]
+        row = rf"^\s+{group['value']}\s+{figures['calls']}\s+{figures['spend_usd']:.4f}\s"
         assert re.search(row, out, re.M), out
 
 
