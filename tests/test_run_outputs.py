@@ -102,6 +102,9 @@ def test_the_parent_simulate_run_carries_every_policys_figures_and_the_code_comm
     assert parent.data.tags.get("mlflow.source.git.commit") == head_commit()
     if head_commit():
         assert parent.data.tags["git_dirty"] in {"true", "false"}
+    # Tagged as model development, MLflow's UI opens the experiment on its runs table, not its GenAI view.
+    experiment = MlflowClient(tracking_uri=f"sqlite:///{tracking_root / 'mlflow.db'}").get_experiment_by_name("simulate")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_a_replay_run_carries_each_policys_figures_per_source_and_the_code_commit(replayed, tmp_path,
