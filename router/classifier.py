@@ -2,9 +2,13 @@
 
 Two signals are added per category. Cosine similarity to labelled example prompts
 (exemplars.yaml) generalises to wordings no rule anticipated; keyword rules catch unmistakable
-cues (a traceback, "translate", "CVE-2024-...") that a sentence embedding can blur. The security
-flag never rests on the embedding alone: it feeds the safety floor, so it must be explainable. It
-comes from the caller's hint, the chosen category, or explicit security terms.
+cues (a traceback, "translate", "CVE-2024-...") that a sentence embedding can blur.
+
+The security flag feeds the safety floor, so each flag says where it came from, in order of
+authority: the caller's hint, an explicit security term (a rule anyone can read), or the trained
+detector's probability (router/security_detector.py) at or above a threshold, which a tenant may
+set. Without a trained detector the exemplars' verdict stands in for it (1 when security_critical
+wins, else 0).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import yaml
 
 from router.categories import CATEGORIES, SECURITY_CRITICAL
 from router.embedding import Embedder, unit_rows
+from router.security_detector import DEFAULT_SECURITY_THRESHOLD, SecurityDetector
 
 # Mean of the k best similarities: one near-duplicate exemplar should not decide alone, yet a
 # category made of several tight clusters (e.g. chat: greetings, support, role play) is not
@@ -39,6 +44,14 @@ WEAK = 0.05
 RULE_CAP = 0.3
 
 SECURITY_HINTS = frozenset({"security", SECURITY_CRITICAL})
+
+
+class SecuritySource:
+    """Why a prompt is flagged as security work, in order of authority."""
+
+    HINT = "hint"
+    RULE = "rule"
+    DETECTOR = "detector"
 
 # Keyword rules read only this many characters from each end of a prompt. The ask is stated at the
 # start (an instruction) or at the end (a question after pasted material); the middle of a long
@@ -205,24 +218,31 @@ _CONSTRAINT_MARKERS = re.compile(
 _CODE_FENCE = re.compile(r"^[ \t]*```", re.MULTILINE)
 
 
-_SECURITY_INDEX = CATEGORIES.index(SECURITY_CRITICAL)
-
-
 @dataclass(frozen=True)
 class Classification:
     category: str  # one of router.categories.CATEGORIES
-    security: bool
+    security: bool  # flagged at the default threshold
     complexity: float  # in [0, 1]
     confidence: float  # in [0, 1], how sure the category is
-    # How far security_critical's score trails the winner's (0 when it wins): a small gap means a
-    # closer look could flip the verdict, so the service can ask the precise model.
-    security_gap: float = 0.0
+    security_probability: float = 0.0  # the detector's
+    hinted: bool = False  # the caller said it is security work
+    ruled: bool = False  # an explicit security term is in the prompt
+
+    def security_source(self, threshold: float = DEFAULT_SECURITY_THRESHOLD) -> str:
+        """Why the prompt is security work at this threshold ("hint", "rule", "detector"), or "" if it is not."""
+        if self.hinted:
+            return SecuritySource.HINT
+        if self.ruled:
+            return SecuritySource.RULE
+        return SecuritySource.DETECTOR if self.security_probability >= threshold else ""
 
 
 class Classifier:
     """Scores every category by exemplar similarity plus keyword rules; the best one wins."""
 
-    def __init__(self, embedder: Embedder, exemplars_path: str | Path | None = None):
+    def __init__(self, embedder: Embedder, exemplars_path: str | Path | None = None,
+                 detector: SecurityDetector | None = None):
+        self.detector = detector
         exemplars = load_exemplars(exemplars_path)
         # One batch call at start-up; classify() then costs one matrix-vector product.
         vectors = embedder.embed([text for category in CATEGORIES for text in exemplars[category]])
@@ -242,12 +262,22 @@ class Classifier:
         order = np.argsort(scores)[::-1]
         category = CATEGORIES[int(order[0])]
         confidence = _margin_confidence(float(scores[order[0]] - scores[order[1]]))
-        if task_hint.strip().lower() in SECURITY_HINTS:
+        hinted = task_hint.strip().lower() in SECURITY_HINTS
+        if hinted:
             # The caller knows the task is security work: that is a label, not a guess.
             category, confidence = SECURITY_CRITICAL, 1.0
-        security = category == SECURITY_CRITICAL or _SECURITY_TERMS.search(lowered) is not None
-        gap = 0.0 if security else float(scores[order[0]] - scores[_SECURITY_INDEX])
-        return Classification(category, security, _complexity(window, len(text), category), confidence, gap)
+        ruled = _SECURITY_TERMS.search(lowered) is not None
+        if self.detector is not None:
+            probability = self.detector.probability(window, embedding)
+        else:
+            probability = 1.0 if category == SECURITY_CRITICAL else 0.0
+        classified = Classification(category, False, 0.0, confidence, probability, hinted, ruled)
+        security = bool(classified.security_source())
+        if category == SECURITY_CRITICAL and not security:
+            # The exemplars lean to security, the detector (better at it) does not: the next category.
+            category = CATEGORIES[int(order[1])]
+        return replace(classified, category=category, security=security,
+                       complexity=_complexity(window, len(text), category))
 
     def _similarity_scores(self, embedding: np.ndarray) -> np.ndarray:
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)

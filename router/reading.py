@@ -1,10 +1,11 @@
 """Reading a prompt: embed it and classify it, fast, with a precise second look where safety needs one.
 
 The static embedding costs microseconds but blurs meaning; the full MiniLM is precise but costs
-tens of milliseconds on two cores. Security recall is the one thing a blur must not cost, so a
-prompt whose fast verdict is "not security" by a small margin is read again by the full model,
-and that verdict stands. The fast embedding is the one the learner sees either way, so its
-features stay in one space.
+milliseconds. Security recall is the one thing a blur must not cost, so a prompt to which the fast
+security detector gives any real chance (`recheck_above`) is read again by the full model and its
+detector, and that verdict stands; the rest (most general questions) never pay for MiniLM. A hint
+or an explicit security term needs no second look. The fast embedding is the one the learner sees
+either way, so its features stay in one space.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ class PromptReader:
     embedder: Embedder
     classifier: Classifier
     precise: PromptReader | None = None
-    # Re-read when security_critical trails the winning category by less than this.
-    recheck_gap: float = 0.0
+    # Re-read when the fast detector's security probability is at least this (above 1: never).
+    recheck_above: float = 2.0
     rechecks: int = 0
 
     def read(self, text: str, rules_text: str, task_hint: str) -> Reading:
@@ -68,22 +69,25 @@ class PromptReader:
                 if self._needs_second_look(self.classifier.classify(rules_text, self.embedder.embed([text])[0], task_hint))]
 
     def _needs_second_look(self, classified: Classification) -> bool:
-        return self.precise is not None and not classified.security and classified.security_gap < self.recheck_gap
+        return (self.precise is not None and not (classified.hinted or classified.ruled)
+                and classified.security_probability >= self.recheck_above)
 
 
-def build_reader(embedding: str, recheck_gap: float,
+def build_reader(embedding: str, recheck_above: float,
                  load_minilm: Callable[[], Embedder] | None = None) -> PromptReader:
-    """The configured reader: the static table with a MiniLM second look, or MiniLM alone.
+    """The configured reader: the static table with a MiniLM second look, or MiniLM alone; each with
+    the security detector trained for its embedding.
 
     `load_minilm` lets a benchmark substitute a MiniLM whose vectors are cached on disk.
     """
     from router.embedding import load_embedder
+    from router.security_detector import load_detector
 
     load_minilm = load_minilm or (lambda: load_embedder("minilm"))
     embedder = load_minilm() if embedding == "minilm" else load_embedder(embedding)
-    reader = PromptReader(embedder, Classifier(embedder))
-    if embedding == "static" and recheck_gap > 0:
+    reader = PromptReader(embedder, Classifier(embedder, detector=load_detector(embedding)))
+    if embedding == "static" and recheck_above <= 1:
         precise = load_minilm()
-        reader.precise = PromptReader(precise, Classifier(precise))
-        reader.recheck_gap = recheck_gap
+        reader.precise = PromptReader(precise, Classifier(precise, detector=load_detector("minilm")))
+        reader.recheck_above = recheck_above
     return reader

@@ -31,6 +31,7 @@ class Figures:
     rule_shaped: int  # decisions a routing rule decided or narrowed
     model_mix: dict[str, int] = field(default_factory=dict)  # calls per model (cache hits not included)
     escalations: int = 0  # decisions that escalated an earlier one whose answer fell short
+    security_flags: dict[str, int] = field(default_factory=dict)  # security tasks by source: hint, rule, detector
 
     @property
     def savings_usd(self) -> float:
@@ -71,6 +72,7 @@ def figures(entries: Iterable[LedgerEntry]) -> Figures:
         rule_shaped=sum(bool(e.rule_id) for e in entries),
         model_mix=dict(Counter(e.model for e in entries if not e.cache_hit).most_common()),
         escalations=sum(e.reason == Reason.ESCALATION for e in entries),
+        security_flags=dict(Counter(e.security_source for e in entries if e.security_source)),
     )
 
 

@@ -299,7 +299,7 @@ class RunningServer:
 
 def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight calls and snapshot."""
-    reader = build_reader(settings.embedding, settings.security_recheck_gap)
+    reader = build_reader(settings.embedding, settings.security_recheck_above)
     running = RunningServer(open_service(settings, reader), port, host)
     if running.dev_key:
         print(f"no API keys configured: the dev admin key is {running.dev_key} (kept in "

@@ -114,7 +114,8 @@ class RouterService:
         decision_id, now = uuid.uuid4().hex, self.clock()
         escalating = self._escalated(request) if request.escalate_from else None
         situation = self._situation(request, reading)
-        security = reading.classification.security
+        source = self._security_source(request, reading)
+        security = bool(source)
         rules = self.rules.evaluate(request.tenant_id, self._facts(request, situation.context, security, now),
                                     decision_id)
         if rules.block is not None:
@@ -130,7 +131,8 @@ class RouterService:
             if hit is not None:
                 applied = {rules.cost_weight_rule} - {""}
                 return self._answer_from_cache(request, situation, hit, decision_id, now, _matches(rules, applied))
-        decision = self._choose(request, situation, security, rules, decision_id, now, escalating)
+        decision = replace(self._choose(request, situation, security, rules, decision_id, now, escalating),
+                           security_source=source, security_probability=reading.classification.security_probability)
         try:
             self.log.record_decision(decision, situation.context)
         except BaseException:
@@ -371,17 +373,21 @@ class RouterService:
         """What a policy decides on for this request, and whether it is a security task."""
         validate_route(request, self.settings, self.registry)
         reading = self.reader.read(*_prompt(request))
-        return self._situation(request, reading), reading.classification.security
+        return self._situation(request, reading), bool(self._security_source(request, reading))
 
     def _situation(self, request: RouteRequest, reading: Reading) -> Situation:
         context = self._context(request, reading)
         cost_weight = (
             request.cost_weight if request.cost_weight is not None else self.settings.cost_weight_for(request.tenant_id)
         )
-        security = reading.classification.security
+        security = bool(self._security_source(request, reading))
         candidates = candidate_models(self.registry, context, security, request.constraints)
         plans = self._plans_offered(request.tenant_id, context, security, candidates)
         return Situation(context, tuple(candidates + plans), cost_weight)
+
+    def _security_source(self, request: RouteRequest, reading: Reading) -> str:
+        """Why the request is a security task at its tenant's threshold ("" when it is not)."""
+        return reading.classification.security_source(self.settings.tenant(request.tenant_id).security_threshold)
 
     def _plans_offered(self, tenant_id: str, context: Context, security: bool,
                        candidates: list[ModelSpec]) -> list[ModelSpec]:

@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     budget_mode TEXT,
     awaiting_feedback INTEGER,  -- 1 until feedback arrives or the decision expires
     expired_at REAL,
-    escalated_from TEXT  -- the decision this one escalates
+    escalated_from TEXT,  -- the decision this one escalates
+    security_source TEXT,  -- why it is a security task: hint, rule, detector
+    security_probability REAL
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant_time ON decisions (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -316,13 +318,14 @@ _DECISION_FIELDS = [
     "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
     "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
     "cache_entry_id", "cache_similarity", "cost_saved_usd", "baseline_cost_usd", "rule_id", "budget_mode",
-    "escalated_from",
+    "escalated_from", "security_source", "security_probability",
 ]
 # Columns added after the first release, with their types: a log written before them is extended.
 _LATER_COLUMNS = {
     "decisions": {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL",
                   "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT",
-                  "awaiting_feedback": "INTEGER", "expired_at": "REAL", "escalated_from": "TEXT"},
+                  "awaiting_feedback": "INTEGER", "expired_at": "REAL", "escalated_from": "TEXT",
+                  "security_source": "TEXT", "security_probability": "REAL"},
     "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER", "not_called": "INTEGER",
                  "time_to_first_token_ms": "REAL"},
 }
@@ -343,13 +346,14 @@ _LEDGER_COLUMNS = ", ".join([
     # (feedback that came after the expiry is the decision's real outcome).
     "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) ELSE d.expired_at IS NOT NULL END",
     "COALESCE(f.not_called, 0)", "COALESCE(f.latency_ms, 0.0)", "f.time_to_first_token_ms",
+    "COALESCE(d.security_source, '')",
 ])
 
 
 def _ledger_entry(row: tuple) -> LedgerEntry:
     (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
      estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error,
-     expired, not_called, latency_ms, time_to_first_token_ms) = row
+     expired, not_called, latency_ms, time_to_first_token_ms, security_source) = row
     who = json.loads(metadata)
     return LedgerEntry(
         decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
@@ -359,6 +363,7 @@ def _ledger_entry(row: tuple) -> LedgerEntry:
         input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
         cache_saved_usd=cache_saved, quality=quality, error=bool(error), expired=bool(expired),
         not_called=bool(not_called), latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
+        security_source=security_source,
     )
 
 
@@ -391,6 +396,8 @@ def _decision_row(decision: Decision, context: Context) -> dict:
         "rule_id": decision.rule_id,
         "budget_mode": decision.budget_mode,
         "escalated_from": decision.escalated_from,
+        "security_source": decision.security_source,
+        "security_probability": decision.security_probability,
         "awaiting_feedback": 1,
     }
 
@@ -422,6 +429,8 @@ def _decision_from_row(row: tuple) -> tuple[Decision, Context]:
         rule_id=values["rule_id"] or "",
         budget_mode=values["budget_mode"] or "",
         escalated_from=values["escalated_from"] or "",
+        security_source=values["security_source"] or "",
+        security_probability=values["security_probability"] or 0.0,
     )
     context = Context(
         embedding=np.frombuffer(values["embedding"], dtype=np.float32),

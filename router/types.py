@@ -112,6 +112,8 @@ class Decision:
     budget_mode: str = BudgetMode.NORMAL
     rule_matches: tuple[RuleMatch, ...] = ()  # every rule whose conditions held, and whether it acted
     escalated_from: str = ""  # the decision this one escalates
+    security_source: str = ""  # why it is a security task: hint, rule, detector ("" if it is not)
+    security_probability: float = 0.0  # the security detector's
     # A draft→review plan's steps as (model, provider): the drafter, then the reviewer (not logged:
     # the registry's plan says it).
     plan: tuple[tuple[str, str], ...] = field(default=(), compare=False)
@@ -199,6 +201,7 @@ class LedgerEntry:
     not_called: bool = False  # closed without a call: costs nothing, nothing learned
     latency_ms: float = 0.0  # as fed back
     time_to_first_token_ms: float | None = None  # a streamed answer's first chunk
+    security_source: str = ""  # why it was a security task: hint, rule, detector
 
     @property
     def settled(self) -> bool:

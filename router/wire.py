@@ -117,6 +117,8 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         budget_mode=_BUDGET_MODES[decision.budget_mode],
         escalated_from=decision.escalated_from,
         quality_bar=decision.quality_bar,
+        security_probability=decision.security_probability,
+        security_source=decision.security_source,
         plan=[pb.PlanStep(role=role, model=model, provider=provider)
               for role, (model, provider) in zip(PLAN_ROLES, decision.plan)],
     )
@@ -147,6 +149,8 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "escalated_from": message.escalated_from,
         "quality_bar": _optional(message, "quality_bar"),
         "plan": [{"role": s.role, "model": s.model, "provider": s.provider} for s in message.plan],
+        "security_probability": message.security_probability,
+        "security_source": message.security_source,
     }
 
 
@@ -288,6 +292,7 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
         cache_hit_rate=f.cache_hit_rate, cache_saved_usd=f.cache_saved_usd, mean_quality=f.mean_quality,
         errors=f.errors, economy=f.economy, overdrafts=f.overdrafts, rule_shaped=f.rule_shaped,
         model_mix=f.model_mix, expired=f.expired, escalations=f.escalations, escalation_rate=f.escalation_rate,
+        security_flags=f.security_flags,
     )
 
 

@@ -90,7 +90,7 @@ def route_in_process(prompts: list[SyntheticPrompt]) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="banditroute-perf-") as tmp:
         settings = Settings(data_dir=Path(tmp))
-        service = open_service(settings, build_reader(settings.embedding, settings.security_recheck_gap))
+        service = open_service(settings, build_reader(settings.embedding, settings.security_recheck_above))
         try:
             for prompt in prompts[:WARMUP]:
                 service.route(route_request(prompt, None))

@@ -31,7 +31,7 @@ def benchmark_settings(config: Path | None, embedding: str | None) -> Settings:
 
 def benchmark_reader(settings: Settings) -> PromptReader:
     """Prompts read as the service would read them; MiniLM's vectors are kept on disk between runs."""
-    return build_reader(settings.embedding, settings.security_recheck_gap,
+    return build_reader(settings.embedding, settings.security_recheck_above,
                         lambda: CachedEmbedder(load_embedder("minilm"), EMBEDDING_MODEL))
 
 
@@ -40,7 +40,7 @@ _READERS: dict[tuple, PromptReader] = {}
 
 def shared_reader(settings: Settings) -> PromptReader:
     """One benchmark reader per process and reading configuration: loading one takes seconds."""
-    key = (settings.embedding, settings.security_recheck_gap)
+    key = (settings.embedding, settings.security_recheck_above)
     if key not in _READERS:
         _READERS[key] = benchmark_reader(settings)
     return _READERS[key]

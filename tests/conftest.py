@@ -30,18 +30,20 @@ def embedder():
 @pytest.fixture(scope="session")
 def classifier(embedder):
     from router.classifier import Classifier
+    from router.security_detector import load_detector
 
-    return Classifier(embedder)
+    return Classifier(embedder, detector=load_detector("minilm"))
 
 
 @pytest.fixture(scope="session")
 def static_reader() -> PromptReader:
     """The fast reader the simulator tests use: the static table alone (first use distils it, ~1 min)."""
     from router.classifier import Classifier
+    from router.security_detector import load_detector
     from router.static_embedding import StaticEmbedder
 
     embedder = StaticEmbedder()
-    return PromptReader(embedder, Classifier(embedder))
+    return PromptReader(embedder, Classifier(embedder, detector=load_detector("static")))
 
 
 @pytest.fixture(scope="session")

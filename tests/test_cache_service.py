@@ -96,7 +96,7 @@ def test_invalidate_cache_over_grpc_and_a_corrupt_cache_file_does_not_stop_the_s
     data.mkdir()
     (data / "cache.sqlite").write_bytes(b"not a database at all" * 50)
     config = tmp_path / "server.yaml"
-    config.write_text("security_recheck_gap: 0\n")
+    config.write_text("security_recheck_above: 2\n")
     with ServerProcess(data, config) as server, server.client() as client:
         request = RouteRequest("acme", (ChatMessage("user", QUESTION),))
         first = client.route(request)

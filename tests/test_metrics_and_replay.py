@@ -96,7 +96,7 @@ def test_replaying_against_a_running_server_gives_the_in_process_result(tiny_csv
     rows, registry, seed = load_labelled_csv(tiny_csv), replay_registry(), 6
     local = sweep(lambda tmp: InProcessRouter(local_service(tmp, static_reader, seed, registry)), rows, seed, (0.2,))
     config = tmp_path / "server.yaml"
-    config.write_text(yaml.safe_dump({"registry_path": "simulator/replay_models.yaml", "security_recheck_gap": 0,
+    config.write_text(yaml.safe_dump({"registry_path": "simulator/replay_models.yaml", "security_recheck_above": 2,
                                       "learner": {"seed": seed}}))
     with ServerProcess(tmp_path / "data", config) as server:
         remote = sweep(lambda tmp: RemoteRouter(server.client()), rows, seed, (0.2,))
@@ -116,7 +116,7 @@ def test_parallel_workers_give_the_sweep_one_process_gives(tiny_csv):
     from simulator.runs import FreshLocalRouter
 
     rows, registry = load_labelled_csv(tiny_csv), replay_registry()
-    make_router = FreshLocalRouter(Settings(embedding="static", security_recheck_gap=0), seed=3, registry=registry)
+    make_router = FreshLocalRouter(Settings(embedding="static", security_recheck_above=2), seed=3, registry=registry)
 
     def models(workers):
         runs = sweep(make_router, rows, 3, (0.0, 0.3, 5.0), extra_points=2, strong_model=registry.baseline_model,

@@ -13,7 +13,8 @@ from router.types import Constraints, FeedbackRequest
 from tests.conftest import user_request
 
 PLAN = "kimi-k2+claude-opus-4"
-TASK = "Implement a rate limiter middleware for our Express API with Redis, with tests."
+TASK = ("Design and implement a spreadsheet formula evaluator with dependency tracking and cycle detection, "
+        "with tests.")
 EVERYTHING_COMPLEX = {"acme": {"draft_review": list(CATEGORIES)}}
 
 
@@ -49,7 +50,7 @@ def test_a_security_task_or_constraints_without_a_step_get_no_plan(make_service)
 
 
 def test_a_chosen_plan_names_its_steps_and_its_feedback_prices_both_calls(make_service):
-    rule = {"id": "plan-it", "conditions": [{"field": "prompt", "op": "contains", "value": "rate limiter"}],
+    rule = {"id": "plan-it", "conditions": [{"field": "prompt", "op": "contains", "value": "formula evaluator"}],
             "action": {"type": "route", "model": PLAN}}
     service = make_service(tenants={"acme": {"draft_review": list(CATEGORIES), "rules": [rule]}})
     decision = service.route(user_request(TASK))

@@ -118,12 +118,12 @@ def test_entries_stored_before_a_tenant_changed_its_mind_are_still_guarded(tmp_p
 
 def test_a_tenant_that_keeps_no_prompt_text_leaves_none_on_disk(make_service, tmp_path):
     service = make_service(tmp_path, tenants={"acme": {"keep_prompt_text": False}})
-    question = f"What is the default port of the {WORD} database server?"
+    question = f"In which year was the {WORD} film festival first held?"
     first = service.route(user_request(question))
-    service.feedback(FeedbackRequest(first.decision_id, 0.95, response_text="5432."))
+    service.feedback(FeedbackRequest(first.decision_id, 0.95, response_text="1998."))
     assert service.route(user_request(question)).cache is not None
     # A miss: its prompt waits for the answer, sealed.
-    assert service.route(user_request(f"What port does the {WORD} database server listen on by default?")).cache is None
+    assert service.route(user_request(f"Who founded the {WORD} film festival?")).cache is None
     service.close()
     assert leaked(tmp_path, question, WORD) == []
 

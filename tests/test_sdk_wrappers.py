@@ -163,7 +163,7 @@ def test_a_stream_closed_early_is_fed_back_with_what_it_gave(router, providers):
 
 def test_a_cache_hit_is_the_sdks_own_type_whole_and_streamed(router, providers):
     wrapped = wrap_openai(openai_client(providers), router, "sdk-cache", quality=lambda *_: 0.95)
-    question = [{"role": "user", "content": "Give me the docs link for the Python json module."}]
+    question = [{"role": "user", "content": "Who wrote the novel Dune, and when was it published?"}]
     first = wrapped.chat.completions.create(model="gpt-4o", messages=question)
     wrapped.flush(timeout=30)  # the answer is cached once its feedback is in
     hit = wrapped.chat.completions.create(model="gpt-4o", messages=question)

@@ -82,7 +82,7 @@ def test_driving_a_running_server_gives_the_in_process_results(tmp_path, static_
     local, _ = run(tmp_path / "local", static_reader, "outage", requests=80, seed=seed)
     config = tmp_path / "server.yaml"
     # The same reading as static_reader (no MiniLM second look) and the same exploration seed.
-    config.write_text(yaml.safe_dump({"security_recheck_gap": 0, "learner": {"seed": seed}}))
+    config.write_text(yaml.safe_dump({"security_recheck_above": 2, "learner": {"seed": seed}}))
     service = local_service(tmp_path / "classify", static_reader, seed)
     with ServerProcess(tmp_path / "server-data", config) as server, server.client() as client:
         remote = simulate(service, RemoteRouter(client), "outage", 80, seed)

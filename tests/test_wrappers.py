@@ -152,7 +152,7 @@ def test_a_rating_that_comes_later_is_sent_by_decision_id(router):
 def test_a_cached_answer_is_served_in_the_providers_shape_without_a_call(router):
     fakes = {p: FakeOpenAI() for p in PROVIDERS}
     wrapped = wrap_openai(fakes, router, "w-cache", quality=lambda *_: 0.95)
-    question = [{"role": "user", "content": "Give me the docs link for the Python json module."}]
+    question = [{"role": "user", "content": "Who wrote the novel Dune, and when was it published?"}]
     first = wrapped.chat.completions.create(model="gpt-4o", messages=question)
     wrapped.flush(timeout=30)  # the answer is cached once its feedback is in
     calls = sum(len(f.calls) for f in fakes.values())
