@@ -58,6 +58,10 @@ def drive(client: RouterClient, prompts: list[SyntheticPrompt], world: World, re
         security["violations"] += decision["security"] and not premium
         security["missed"] += prompt.category == SECURITY_CRITICAL and not decision["security"]
         security["true"] += prompt.category == SECURITY_CRITICAL
+        # Implicit ones (worded as an ordinary feature) apart: the misses that matter most.
+        implicit = prompt.style == "implicit"
+        security["missed_implicit"] += implicit and not decision["security"]
+        security["implicit"] += implicit
         for tally in [total] + ([first] if i < window else []) + ([last] if i >= len(prompts) - window else []):
             tally.add(prompt, model, registry, world)
         quality = world.observe(model, prompt)
@@ -100,6 +104,9 @@ def print_report(total: Tally, first: Tally, last: Tally, security: Counter, reg
           f"({total.quality / total.premium_quality:.1%} of premium's)")
     print(f"security-flagged prompts given a non-premium model: {security['violations']}; "
           f"security prompts the classifier did not flag: {security['missed']} of {security['true']}")
+    missed, implicit = security["missed_implicit"], security["implicit"]
+    print(f"  of which explicit {security['missed'] - missed} of {security['true'] - implicit}, "
+          f"implicit (worded as an ordinary feature) {missed} of {implicit}")
 
 
 def _print_mix(by_category: dict[str, Counter], registry: Registry) -> None:

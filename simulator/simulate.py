@@ -52,6 +52,7 @@ class Trace:
     reward: list[float] = field(default_factory=list)
     safety_violations: int = 0
     unflagged_security: int = 0
+    unflagged_security_implicit: int = 0  # of unflagged_security, those worded as an ordinary feature
 
     def add(self, model: str, cost: float, quality: float, reward: float) -> None:
         self.models.append(model)
@@ -144,6 +145,7 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
     policies = baselines(service.registry, seed)
     traces = {name: Trace() for name in [BANDIT] + [p.name for p in policies]}
     tally = CacheTally()
+    security_prompts = Counter()
     events = []
     for step, prompt in enumerate(progress(TrafficGenerator(seed).stream(requests), total=requests,
                                            desc=f"simulate {scenario}", unit="req")):
@@ -151,6 +153,7 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
             stage.apply(timeline[step])
             events.append({"step": step, "description": timeline[step].description})
         request = route_request(prompt, cost_weight)
+        security_prompts[prompt.style] += prompt.category == SECURITY_CRITICAL
         situation, security = service.situation(request)
         truth = {m.id: stage.expected_quality(m.id, prompt) for m in situation.candidates}
         situation = Situation(situation.context, situation.candidates, situation.cost_weight, truth)
@@ -167,6 +170,8 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
         _score(traces[BANDIT], routed.model, prompt, situation, routed.security, stage)
         _feed_back(bandit, routed.decision_id, routed.model, prompt, stage, _answer(prompt) if cache else None)
     result = report(traces, service.registry, scenario, requests, seed, situation.cost_weight, events)
+    # The denominators of the policies' unflagged_security counts: the stream's security prompts by style.
+    result["security_prompts"] = {style: security_prompts[style] for style in ("explicit", "implicit")}
     if cache:
         result["cache"] = tally.figures(requests)
     return Simulation(result, traces)
@@ -207,7 +212,9 @@ def _score(trace: Trace, model: str, prompt: SyntheticPrompt, situation: Situati
               quality - situation.cost_weight * float(cost_norm))
     below_premium = spec.tier != "premium"
     trace.safety_violations += security and below_premium
-    trace.unflagged_security += prompt.category == SECURITY_CRITICAL and not security and below_premium
+    missed = prompt.category == SECURITY_CRITICAL and not security and below_premium
+    trace.unflagged_security += missed
+    trace.unflagged_security_implicit += missed and prompt.style == "implicit"
 
 
 def _feed_back(bandit: RouterUnderTest, decision_id: str, model: str, prompt: SyntheticPrompt, stage: Stage,
@@ -237,6 +244,7 @@ def report(traces: dict[str, Trace], registry: Registry, scenario: str, requests
             "regret_vs_oracle": (oracle_reward - sum(trace.reward)) / oracle_reward,
             "safety_violations": trace.safety_violations,
             "unflagged_security": trace.unflagged_security,
+            "unflagged_security_implicit": trace.unflagged_security_implicit,
             "refused": share[REFUSED],
             "model_share": {m: share[m] / len(trace.models) for m in sorted(share)},
         }
@@ -270,6 +278,7 @@ SIMULATE_COLUMNS = [
     ("regret_vs_oracle", "regret", ".1%"),
     ("safety_violations", "floor viol.", "d"),
     ("unflagged_security", "sec. missed", "d"),
+    ("unflagged_security_implicit", "impl. missed", "d"),
 ]
 REGISTRY_CHANGES = {"price_change", "new_model"}
 
@@ -310,6 +319,7 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
                 f"(λ={result.report['cost_weight']})", result.report["policies"], SIMULATE_COLUMNS)
     for event in result.report["events"]:
         print(f"  at request {event['step']}: {event['description']}")
+    print("  " + security_missed(result.report))
     if refused := result.report["policies"][BANDIT]["refused"]:
         print(f"  the tenant's budget refused {refused} of the bandit's requests (scored as quality 0, cost 0)")
     if cache:
@@ -319,6 +329,15 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
               f"({c['false_hit_share']:.1%} of hits), ${c['saved_usd']:.2f} of calls saved")
     print(f"\nJSON: {json_path}; plots: {', '.join(str(p) for p in plots)}")
     return 0
+
+
+def security_missed(report: dict) -> str:
+    """The bandit's missed security prompts, explicit and implicit apart, out of how many of each."""
+    prompts, bandit = report["security_prompts"], report["policies"][BANDIT]
+    implicit = bandit["unflagged_security_implicit"]
+    return (f"sec. missed (security prompts neither flagged nor given a premium model), bandit: "
+            f"{bandit['unflagged_security'] - implicit} of {prompts['explicit']} explicit, "
+            f"{implicit} of {prompts['implicit']} implicit (worded as an ordinary feature)")
 
 
 def draw(result: Simulation, json_path: Path) -> list[Path]:

@@ -4,7 +4,9 @@ Every prompt comes from a request *family* (one underlying ask, phrased in a few
 ways) whose slots are filled with languages, frameworks, entities, numbers and pasted material.
 The text alone carries the signal, as in production: no prompt names its category. Difficulty is
 drawn per category and then shows, noisily, in the text: it leans the choice towards harder
-families, appends more requirement clauses and lengthens pasted code and prose.
+families, appends more requirement clauses and lengthens pasted code and prose. About a third of the
+security prompts are implicit: security-sensitive work asked for as an ordinary feature (a login, an
+upload, a redirect) with no security word, marked by `style` so reports can count them apart.
 
 A share of the stream revisits earlier topics with Zipf-like popularity, either as an exact repeat
 or as a paraphrase that keeps the same slot values, so a semantic cache has something to find.
@@ -25,6 +27,10 @@ from router.categories import CATEGORIES, DEFAULT_OUTPUT_TOKENS, SECURITY_CRITIC
 
 # About one prompt in ten sits between two categories, its true category being one of them.
 AMBIGUOUS_SHARE = 0.10
+# Among the security prompts that are not ambiguous, the share asked for as an ordinary feature, with
+# no word that names the risk. Half of the ambiguous security families read that way too, so about a
+# third of all security prompts are implicit: the ones a keyword-minded safety floor lets through.
+IMPLICIT_SECURITY_SHARE = 0.3
 # Among revisits of an earlier topic, the share that is a byte-for-byte repeat (the rest paraphrase).
 EXACT_REPEAT_SHARE = 0.5
 # Pareto shape of topic popularity: near 1, a handful of topics draws most revisits, as FAQs do.
@@ -58,6 +64,9 @@ class SyntheticPrompt:
     input_tokens: int
     output_tokens: int  # the answer's length, drawn per category
     kind: str  # "new", "repeat" (an exact copy) or "paraphrase" (same topic, reworded)
+    # For a security prompt, "explicit" (it names the risk) or "implicit" (security work worded as an
+    # ordinary feature); "" for the other categories. Reports count the floor's misses per style.
+    style: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,20 +78,27 @@ class SyntheticPrompt:
 class _Family:
     """One underlying request. Every variant uses the same slots, so a paraphrase that switches
     variant still names the same entities and numbers. `[a|b]` picks one alternative per render.
-    `clauses` are the requirements a harder version of this request may add."""
+    `clauses` are the requirements a harder version of this request may add. `implicit`: as a
+    security prompt, it never names the risk (see IMPLICIT_SECURITY_SHARE)."""
 
     variants: tuple[str, ...]
     level: float = 0.5
     clauses: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    implicit: bool = False
 
 
 def _f(level: float, *variants: str, clauses: tuple[str, ...] = ()) -> _Family:
     return _Family(variants, level, clauses)
 
 
-def _ambiguous(pair: tuple[str, str], *variants: str, clauses: tuple[str, ...] = ()) -> _Family:
-    return _Family(variants, 0.5, clauses, pair)
+def _ambiguous(pair: tuple[str, str], *variants: str, clauses: tuple[str, ...] = (), implicit: bool = False
+               ) -> _Family:
+    return _Family(variants, 0.5, clauses, pair, implicit)
+
+
+def _implicit(level: float, *variants: str, clauses: tuple[str, ...] = ()) -> _Family:
+    return _Family(variants, level, clauses, implicit=True)
 
 
 @dataclass(frozen=True)
@@ -853,14 +869,14 @@ _AMBIGUOUS: tuple[_Family, ...] = (
                "Implement login in {framework}: verify the password against the stored hash, then issue a "
                "session cookie.",
                clauses=("Include {test_lib} tests.", "Lock the account after {k1} failed attempts.",
-                        "Return the same error for unknown users and wrong passwords.")),
+                        "Return the same error for unknown users and wrong passwords."), implicit=True),
     _ambiguous(("standard_implementation", SECURITY_CRITICAL),
                "Add a password reset flow to our {framework} app: email a link, let the user choose a new "
                "password.",
                "Build password reset for {framework}: send a reset link by email and let the user set a "
                "new password.",
                clauses=("Links should expire after {k2} minutes.", "Include {test_lib} tests.",
-                        "Don't reveal whether an email address has an account.")),
+                        "Don't reveal whether an email address has an account."), implicit=True),
     _ambiguous(("documentation", "complex_implementation"),
                "Describe how {entity} sync works end to end between the {service} service, {queue} and {db}, "
                "including retries and partial failures.",
@@ -928,6 +944,228 @@ _AMBIGUOUS_BY_CATEGORY: dict[str, tuple[_Family, ...]] = {
     category: tuple(f for f in _AMBIGUOUS if category in f.categories) for category in CATEGORIES
 }
 
+# Security work asked for as an ordinary feature (IMPLICIT_SECURITY_SHARE): no word names the risk, yet
+# the plain way to build each one trusts what a client sends (a file name, a URL, a token, a blob), so a
+# weaker model's first draft is the hole. Clauses stay ordinary product requirements for the same reason.
+_FEATURE = _STACK_CODE + ("Keep it under {max_lines} lines.", "We want to ship it this week, so keep it small.")
+
+_IMPLICIT_SECURITY: tuple[_Family, ...] = (
+    _implicit(0.4, 'Add a "remember me" option to this {framework} login so people stay signed in for {k2} days:'
+                   "\n\n{login_snippet}",
+              "Here's our {lang} login handler. When the user ticks \"keep me signed in\", the login should last "
+              "{k2} days instead of ending with the browser session.\n\n{login_snippet}",
+              "[Extend|Change] the sign-in below so that a ticked checkbox keeps users logged in for {k2} days "
+              "({framework}).\n\n{login_snippet}",
+              clauses=_FEATURE + ("People often use several devices at once.",
+                                  "Logging out should end the long sign-in too.")),
+    _implicit(0.35, "Write the sign-up endpoint for our {framework} API: it takes an email and a password, stores "
+                    "the new user in {db} and sends a welcome email.",
+              "We need user registration in {framework}. The email and password come in the request body; save "
+              "the account to {db} and send a welcome message.",
+              "Implement `POST /signup` in {lang} ({framework}): create the account in {db} from the submitted "
+              "email and password and return the new user as JSON.",
+              clauses=_FEATURE + ("Passwords must be at least {k1} characters long.",
+                                  "Return 409 when the email is already taken.",
+                                  "We expect about {n_big} sign-ups in the first month.")),
+    _implicit(0.4, "Add an endpoint to our {framework} app where users upload {upload_kind} for their {entities}. "
+                   "Save each file under its original name and return a link to it.",
+              "Users should be able to attach {upload_kind} to {a_entity}. Write the {framework} upload handler: "
+              "keep the filename they sent, store the file in /srv/uploads and give back its URL.",
+              "Build file uploads for {entities} in {lang}: accept a multipart form, write the file to the uploads "
+              "folder with the name it came with, and serve it again from /files/<name>.",
+              clauses=_FEATURE + ("Files can be up to {k2} MB.", "Show upload progress in the {ui} front end.",
+                                  "Later we want to move the files to {cloud} object storage.")),
+    _implicit(0.5, "Our {deser_lang} backend gets each user's saved {entity} drafts back from the browser as a "
+                   "base64 blob made with {deser_call}. Write the endpoint that turns it back into objects and "
+                   "stores them.",
+              "The front end keeps its state as a {deser_call} blob that our {deser_lang} server produced, and "
+              "posts it back on every page load. Write the code that restores the objects from it.",
+              "Clients send back a base64 string we created with {deser_call}. [Restore|Rebuild] the original "
+              "objects from it in {deser_lang}, keeping their exact types, and merge them into the {entity}.",
+              clauses=("Blobs can be up to {k2} KB.", "Older clients send an earlier version of the format.",
+                       "Keep it under {max_lines} lines.", "Log how long decoding takes.",
+                       "Include unit tests for the edge cases.")),
+    _implicit(0.45, "Add an endpoint to our {framework} app that takes a file name from the query string, runs "
+                    "{shell_tool} on it through the shell and returns {a_shell_output}.",
+              "Users pick one of their files in the UI and want {a_shell_output} of it. Write the {lang} code that "
+              "builds the {shell_tool} command line from their choice and runs it.",
+              "Wrap {shell_tool} in a small {framework} API: the caller sends the file name and extra options as "
+              "JSON, we run the command and stream back {a_shell_output}.",
+              clauses=_FEATURE + ("Stop the command after {k2} seconds.",
+                                  "Return the command's error output when it fails.",
+                                  "Several requests can run at once.")),
+    _implicit(0.3, "Add a network check page to our internal {framework} tools: the user types a host name and we "
+                   "show the output of ping and traceroute for it.",
+              "Write {a_framework} endpoint that takes a hostname or IP address from a form field, pings it {k1} "
+              "times and returns the output.",
+              "Our support team wants to know whether a customer's server is reachable. Build a {lang} route that "
+              "pings whatever address they enter and shows the result.",
+              clauses=("Keep it under {max_lines} lines.", "Show the output as it arrives.",
+                       "Include {test_lib} tests.", "It must work on Linux and macOS.")),
+    _implicit(0.45, "Add search to the {entities} list in our {framework} app: build the WHERE clause from the "
+                    "filters in the query string, and let users sort by whatever column name they pass.",
+              "The {table} report page needs user-chosen filters and sort order. Write the {lang} function that "
+              "turns the request parameters into the SQL for {sql_db}.",
+              "Write a generic {lang} helper that takes the filter dict and the `order_by` string from an API "
+              "request and builds the SELECT on {table} ({sql_db}).",
+              clauses=("Support partial matches on {field}.", "Results are paged, {k2} per page.",
+                       "There are {n_big} rows in {table}.", "Include {test_lib} tests.",
+                       "No ORM, plain SQL please.")),
+    _implicit(0.35, "Write a provisioning script that puts the {db} password and the {cloud} access keys of the "
+                    "{service} service into /etc/{service}/credentials.env on each server.",
+              "How should we create the env file that holds the {service} service's API keys on our VMs? Write "
+              "the bash that generates it at provisioning time, owner and mode included.",
+              "Our Ansible role needs a task that drops a config file with the {db} credentials for {service} "
+              "onto each host. Write it, including the file's owner and mode.",
+              clauses=("The servers run Ubuntu 22.04.", "Several services share each VM.",
+                       "It must be safe to run twice.", "It runs from our CI pipeline.",
+                       "The service runs as its own system user.")),
+    _implicit(0.3, "After login, send users back to the page they came from: read `next` from the query string "
+                   "and redirect there ({framework}).",
+              "Our {lang} sign-in should remember where the user was heading. Take the URL from the `next` "
+              "parameter and redirect to it once they're logged in.",
+              "Make the {framework} login [honour|respect] a `next` query parameter: after a successful sign-in, "
+              "redirect to whatever URL it holds.",
+              clauses=("Default to the dashboard when the parameter is missing.", "Keep it under {max_lines} lines.",
+                       "Include {test_lib} tests.", "Partner sites link to our login with their own return URL.")),
+    _implicit(0.35, "Implement `GET /out?url=...` in {framework}: record the click on {a_entity} link in {db}, "
+                    "then redirect the browser to the given URL.",
+              "We want to count clicks on the links in our {entity} emails. Write the {lang} endpoint that logs "
+              "the click and forwards the user to the URL passed in the query string.",
+              clauses=_FEATURE + ("We send about {n_big} emails a week.", "Count each user once per link.")),
+    _implicit(0.45, "Add link previews to our chat: when a message contains a URL, the {framework} backend fetches "
+                    "the page and pulls out its title, description and image.",
+              "Write the {lang} service behind our link previews: given any URL a user posts, download the page "
+              "and return its title, description and preview image.",
+              "When someone pastes a link into a comment on {a_entity}, show a preview card. Write the server "
+              "side in {framework} that fetches the URL and reads its Open Graph tags.",
+              clauses=("Cache previews for {k1} hours.", "Follow redirects.", "Give up after {k1} seconds.",
+                       "Include {test_lib} tests.")),
+    _implicit(0.4, "Let users import {entities} by pasting a link to a CSV file. Write the {framework} endpoint "
+                   "that downloads the file from that link and loads the rows into {db}.",
+              "Add 'import from URL' for {entities}: the user gives us a URL, our {lang} backend fetches the CSV "
+              "behind it and saves each row to {db}.",
+              clauses=("The CSV can hold {n_big} rows, so don't load it all at once.",
+                       "Skip rows with an empty {field}.", "Report how many rows were imported.",
+                       "Include {test_lib} tests.")),
+    _implicit(0.35, "Show user comments on the {entity} page with their formatting: the rich-text editor stores "
+                    "them as HTML. Write the {ui} component that renders them.",
+              "Comments on {entities} can contain bold text, links and lists, and our API returns them as HTML. "
+              "Render them in the {ui} app exactly as the author wrote them.",
+              "Write {a_ui} component that lists the latest comments on {a_entity}, showing each body as the "
+              "user typed it, markup included.",
+              clauses=("Show the author's name and the date next to each comment.", "Newest comments first.",
+                       "Add a Testing Library test.", "Collapse comments longer than {k2} lines.")),
+    _implicit(0.45, "Write the code that generates password reset codes for our {framework} app: {k1}-digit "
+                    "numbers sent by SMS, valid for {k2} minutes.",
+              "We want short reset codes people can type from a text message: {k1} digits, valid {k2} minutes. "
+              "Write the {lang} code that creates, stores and checks them.",
+              "Generate the one-time codes for 'forgot password' in {lang}: {k1} digits, texted to the user, "
+              "expiring after {k2} minutes. Include the check on the reset page.",
+              clauses=_FEATURE + ("Store the codes in {db}.", "Users sometimes ask for several codes in a row.")),
+    _implicit(0.5, "Write {a_framework} middleware that takes the bearer token from the Authorization header, "
+                   "decodes the JWT and puts the user id and roles on the request.",
+              "Our mobile app sends a JWT with every call. Add the {lang} middleware that decodes it and attaches "
+              "the user to the request for the handlers.",
+              "Parse the JWTs our login service issues in {framework}: read the claims and make the user id and "
+              "roles available to every route.",
+              clauses=_FEATURE + ("Our login service signs tokens with RS256.",
+                                  "Return 401 when the header is missing.",
+                                  "Partners' tokens come from a second issuer.")),
+    _implicit(0.45, "Add an admin page to our {framework} app where staff can edit and delete any {entity}. Only "
+                    "users with the admin role may open it.",
+              "Build the /admin/{table} routes in {framework} so the support team can list, edit and delete "
+              "{entities}. Regular users must not reach them.",
+              "We need a back-office screen in {framework} for editing {entities}; staff with the admin role can "
+              "use it and everyone else gets a 404.",
+              clauses=_FEATURE + ("Roles are stored on the users table in {db}.", "Log who changed what.",
+                                  "Support staff should only be able to read.")),
+    _implicit(0.45, "Write the {framework} endpoint that receives payment events from our provider and marks "
+                    "{entities} as paid. Each body is signed with a shared key in the `{sig_header}` header; check "
+                    "it.",
+              "Implement the incoming webhook for {entity} status updates in {lang}. Requests carry an HMAC of "
+              "the body in `{sig_header}`; verify it before writing to {db}.",
+              "Our provider posts events to us with an HMAC-SHA256 of the raw body in `{sig_header}`. Add the "
+              "{framework} handler that checks it and then updates the matching {entity}.",
+              clauses=_FEATURE + ("Events can arrive twice or out of order.", "Answer within {k1} seconds.")),
+    _implicit(0.5, "Users upload a zip of {entity} attachments. Write the {lang} code that extracts it into the "
+                   "user's folder under /data/{service} and registers each file in {db}.",
+              "Add bulk import to our {framework} app: accept a .zip, unpack every file into the account's "
+              "storage folder keeping the paths inside the archive, then index them in {db}.",
+              clauses=_FEATURE + ("Archives can hold {k3} files.", "Skip empty folders.")),
+    _implicit(0.3, "Add a download endpoint to our {framework} app: `GET /reports/<name>` returns the file with "
+                   "that name from /srv/{service}/reports.",
+              "Users need to download their generated reports. Write the {lang} handler that takes the file name "
+              "from the URL and streams the file from the /srv/{service}/reports folder.",
+              clauses=_FEATURE + ("Set Content-Disposition so the browser saves the file.",
+                                  "Files can be several hundred MB.")),
+    _implicit(0.3, "Our {ui} front end now lives on its own domain and the browser blocks its calls to the "
+                   "{framework} API with a CORS error. Make it work for any origin, cookies included.",
+              "Fix the CORS errors between our {ui} app and the {framework} backend: allow every origin and let "
+              "the browser send credentials.",
+              clauses=("Preflight responses should be cached.", "Our staging front end runs on another port.",
+                       "Keep it under {max_lines} lines.")),
+    _implicit(0.3, "Add middleware to our {framework} app that logs every request and response body to {queue} "
+                   "so support can debug customer issues.",
+              "To debug customer issues we want the full body of every request and response of the {service} API "
+              "in our logs. Write the {lang} middleware.",
+              clauses=_FEATURE + ("Include how long each request took.", "Truncate bodies after {k2} KB.")),
+    _implicit(0.5, "Let customers create API keys for the {service} API: show each key once, store it in {db}, "
+                   "and look it up on every request.",
+              "Build API key management in {framework}: customers generate keys in their settings, we keep them "
+              "in {db} and accept them on every call.",
+              clauses=_FEATURE + ("Customers can have up to {k1} keys.", "Keys can be revoked from the settings page.",
+                                  "Show when each key was last used.")),
+    _implicit(0.55, "Customers want to edit the emails we send them. Let them write templates with "
+                    "`{{{{ placeholders }}}}` on the settings page, and render them with our {framework} app's "
+                    "template engine whenever {a_entity} changes.",
+              "Add customer-editable email templates to our {framework} app: they type the template in a text "
+              "box and we render it with the server's template engine, filling in the {entity} fields.",
+              clauses=_FEATURE + ("Show a live preview while they type.",
+                                  "Fall back to our default template if rendering fails.")),
+    _implicit(0.55, "Let users add computed columns to their {entities} table by typing a formula such as "
+                    "`{num_field} * 1.2`. Write the {lang} code that evaluates the formula for each row on the "
+                    "server.",
+              "Our power users want spreadsheet-style formulas over {entities}, for example `{num_field} * 1.2`. "
+              "Evaluate whatever expression they type, server side, in {lang}.",
+              clauses=("Formulas can use any numeric column.", "Show a clear message when a formula doesn't parse.",
+                       "Each account has up to {n_big} rows.", "Include {test_lib} tests.")),
+    _implicit(0.35, "Let users change the email address on their account from the settings page ({framework}). "
+                    "Update it in {db} and send a confirmation to the new address.",
+              "Add 'change email' to the account settings in our {framework} app: the user enters a new address "
+              "and we save it to {db}.",
+              clauses=_FEATURE + ("The email address is also the login name.", "Show a toast when it's done.")),
+    _implicit(0.55, "Support staff want to see the app exactly as a given customer does. Add a 'log in as this "
+                    "user' button to our {framework} back office.",
+              "Let our support team switch into a customer's account from the back office ({framework}) to "
+              "reproduce a problem, and switch back when done.",
+              clauses=_FEATURE + ("Show a banner while someone is switched in.",
+                                  "Record who switched into which account.")),
+    _implicit(0.5, "Add 'Sign in with Google' to our {framework} app and link it to existing accounts by email "
+                   "address.",
+              "Implement Google login in {framework}: handle the OAuth callback, find the user by the email in the "
+              "ID token and start their session.",
+              clauses=_FEATURE + ("Existing users signed up with a password.",
+                                  "We'll add Microsoft accounts later.")),
+    _implicit(0.35, "Write the team invite feature in {framework}: an owner enters an email, we generate an invite "
+                    "link, and whoever opens it joins the team.",
+              "Generate invite links for new team members in {lang}: a code in the URL, valid for {k1} days, that "
+              "adds the person to the team when they open it.",
+              clauses=_FEATURE + ("Invites can be withdrawn.", "Show pending invites in the team settings.")),
+    _implicit(0.5, "Customers upload their {entities} as XML exported from their old system. Write the {lang} "
+                   "parser that reads the file and creates the records in {db}.",
+              "Add XML import for {entities} to our {framework} app: parse the uploaded file and save each element "
+              "as a row in {table}.",
+              clauses=_FEATURE + ("Exports can reach {k2} MB.",
+                                  "Some exports declare a DTD with entities for repeated values.",
+                                  "Report the line of any element that fails.")),
+    _implicit(0.4, "Add `GET /{table}?account_id=...` to our {framework} API: it returns the {entities} of the "
+                   "given account from {db}.",
+              "The {ui} dashboard needs an endpoint that lists {entities} for an account whose id comes in the "
+              "query string. Write it in {framework} on top of {db}.",
+              clauses=_FEATURE + ("Return at most {k2} per page.", "Newest {entities} first.")),
+)
+
 # Politeness around the request; a paraphrase usually changes it.
 _PREFIXES: tuple[str, ...] = ("", "Hi! ", "Hey! ", "Hello. ", "Quick one: ", "Could you help with this? ")
 _SUFFIXES: tuple[str, ...] = ("", "Thanks!", "Thank you.", "Thanks in advance.", "Much appreciated.")
@@ -960,6 +1198,9 @@ _WORDS: dict[str, tuple[str, ...]] = {
                 "spring-web"),
     "search_engine": ("Elasticsearch", "OpenSearch", "Meilisearch", "Typesense"),
     "cli": ("deployctl", "dbsnap", "logtail", "envsync", "pkgaudit"),
+    "upload_kind": ("profile pictures", "PDF invoices", "CSV imports", "scanned documents", "photos",
+                    "voice notes", "spreadsheets"),
+    "sig_header": ("X-Signature", "X-Hub-Signature-256", "X-Webhook-Signature", "X-Payload-Digest"),
     "feature": ("CSV export", "dark mode", "two-factor login", "bulk editing", "saved searches",
                 "calendar sync", "offline mode"),
     "metric": ("checkout conversion", "weekly active users", "signup completion", "average order value",
@@ -1171,6 +1412,12 @@ _CONCEPT_PAIRS = (("a process", "a thread"), ("TCP", "UDP"), ("a list", "a tuple
                   ("git merge", "git rebase"), ("a mutex", "a semaphore"), ("HTTP PUT", "HTTP PATCH"),
                   ("REST", "GraphQL"), ("an index scan", "a sequential scan"), ("let", "const in JavaScript"),
                   ("weather", "climate"), ("a virus", "a bacterium"), ("stocks", "bonds"))
+# Each object-restoring call in the language that has it; each command-line tool with what it makes.
+_DESERIALISERS = (("Python", "pickle"), ("Java", "ObjectOutputStream"), ("Ruby", "Marshal.dump"),
+                  ("PHP", "serialize()"), ("C#", "BinaryFormatter"), ("Python", "PyYAML's full dumper"))
+_SHELL_TOOLS = (("ffmpeg", "short preview clip"), ("ImageMagick", "thumbnail"), ("pdftotext", "plain-text copy"),
+                ("LibreOffice in headless mode", "PDF version"), ("zip", "downloadable archive"),
+                ("exiftool", "list of the photo's metadata"))
 _NONSENSE_GROUPS = (("bloops", "razzies", "lazzies"), ("zorks", "quibs", "flems"), ("wugs", "daxes", "feps"),
                     ("glims", "torps", "snerks"))
 
@@ -1234,6 +1481,8 @@ _DERIVED: dict[str, Callable[[_Slots], str]] = {
     "group_c": lambda s: _syllogism(s, "group_c"),
     **_pair("units_a", "unit_b", _UNIT_PAIRS),
     **_pair("concept_a", "concept_b", _CONCEPT_PAIRS),
+    **_pair("deser_lang", "deser_call", _DESERIALISERS),
+    **_pair("shell_tool", "shell_output", _SHELL_TOOLS),
 }
 
 
@@ -1761,10 +2010,12 @@ class _StreamState:
         family = self._family(category, difficulty)
         slots = _Slots(rng, difficulty)
         clause_count = min(len(family.clauses), sum(rng.random() < difficulty for _ in range(profile.max_clauses)))
+        # Security work worded as an ordinary feature comes from the callers that ask for ordinary features.
+        systems = _STANDARD.systems if family.implicit else profile.systems
         topic = _Topic(
             topic_id=len(self.topics), category=category, difficulty=difficulty, family=family, slots=slots,
             clauses=tuple(rng.sample(family.clauses, clause_count)),
-            system=SYSTEM_PROMPTS[rng.choices(list(profile.systems), list(profile.systems.values()))[0]],
+            system=SYSTEM_PROMPTS[rng.choices(list(systems), list(systems.values()))[0]],
             output_tokens=_output_tokens(category, difficulty, rng),
         )
         polite = rng.random() < NEW_POLITE_SHARE
@@ -1779,7 +2030,10 @@ class _StreamState:
         ambiguous = _AMBIGUOUS_BY_CATEGORY[category]
         if ambiguous and rng.random() < AMBIGUOUS_SHARE:
             return rng.choice(ambiguous)
-        families = _PROFILES[category].families
+        if category == SECURITY_CRITICAL and rng.random() < IMPLICIT_SECURITY_SHARE:
+            families = _IMPLICIT_SECURITY
+        else:
+            families = _PROFILES[category].families
         weights = [LEVEL_FLOOR + math.exp(-(((f.level - difficulty) / LEVEL_WIDTH) ** 2)) for f in families]
         return rng.choices(families, weights)[0]
 
@@ -1811,5 +2065,11 @@ def _prompt(index: int, topic: _Topic, text: str, kind: str) -> SyntheticPrompt:
     return SyntheticPrompt(
         index=index, topic_id=topic.topic_id, system=topic.system, text=text, category=topic.category,
         difficulty=topic.difficulty, input_tokens=max(1, round((len(topic.system) + len(text)) / CHARS_PER_TOKEN)),
-        output_tokens=topic.output_tokens, kind=kind,
+        output_tokens=topic.output_tokens, kind=kind, style=_style(topic),
     )
+
+
+def _style(topic: _Topic) -> str:
+    if topic.category != SECURITY_CRITICAL:
+        return ""
+    return "implicit" if topic.family.implicit else "explicit"

@@ -134,6 +134,49 @@ def test_harder_prompts_read_longer(prompts, category):
     assert hard > easy
 
 
+# Words by which a request announces itself as security work; an implicit prompt uses none of them.
+SECURITY_WORDS = re.compile(r"secur|vulnerab|exploit|attack|inject|xss|csrf|malicious|audit|hack|threat|cve", re.I)
+
+
+@pytest.fixture(scope="module")
+def security_prompts() -> list[SyntheticPrompt]:
+    return list(TrafficGenerator(seed=13, category_weights={SECURITY_CRITICAL: 1.0}).stream(600))
+
+
+def test_security_prompts_are_explicit_or_implicit_and_the_rest_have_no_style(prompts, security_prompts):
+    assert {p.style for p in prompts if p.category != SECURITY_CRITICAL} == {""}
+    assert {p.style for p in prompts if p.category == SECURITY_CRITICAL} == {"explicit", "implicit"}
+    assert {p.category for p in security_prompts} == {SECURITY_CRITICAL}
+
+
+def test_about_a_third_of_the_security_prompts_are_implicit_within_the_same_security_share(prompts,
+                                                                                           security_prompts):
+    for stream in (prompts, security_prompts):
+        styles = Counter(p.style for p in stream if p.category == SECURITY_CRITICAL)
+        assert 0.22 <= styles["implicit"] / styles.total() <= 0.45
+
+
+def test_implicit_security_prompts_never_use_a_security_word(security_prompts):
+    implicit = [p for p in security_prompts if p.style == "implicit"]
+    assert implicit
+    for p in implicit:
+        assert not SECURITY_WORDS.search(p.text), p.text
+
+
+def test_implicit_security_prompts_vary(security_prompts):
+    implicit = [p for p in security_prompts if p.style == "implicit"]
+    assert len({p.text for p in implicit}) >= 100
+    # Many different requests, not one request with many slot values: count the distinct openings.
+    assert len({p.text.split(":")[0][:30] for p in implicit}) >= 25
+    frameworks = ("FastAPI", "Django", "Flask", "Express", "NestJS", "Fastify", "Gin", "Spring Boot")
+    assert sum(any(f in p.text for p in implicit) for f in frameworks) >= 6
+
+
+def test_implicit_security_prompts_are_the_same_for_the_same_seed(security_prompts):
+    again = TrafficGenerator(seed=13, category_weights={SECURITY_CRITICAL: 1.0}).stream(600)
+    assert [(p.text, p.style) for p in again] == [(p.text, p.style) for p in security_prompts]
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         TrafficGenerator(seed=1, category_weights={"gossip": 1.0})
