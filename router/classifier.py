@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -221,12 +221,16 @@ _CODE_FENCE = re.compile(r"^[ \t]*```", re.MULTILINE)
 @dataclass(frozen=True)
 class Classification:
     category: str  # one of router.categories.CATEGORIES
-    security: bool  # flagged at the default threshold
     complexity: float  # in [0, 1]
     confidence: float  # in [0, 1], how sure the category is
     security_probability: float = 0.0  # the detector's
     hinted: bool = False  # the caller said it is security work
     ruled: bool = False  # an explicit security term is in the prompt
+
+    @property
+    def security(self) -> bool:
+        """Flagged at the default threshold (the service applies each tenant's own)."""
+        return bool(self.security_source())
 
     def security_source(self, threshold: float = DEFAULT_SECURITY_THRESHOLD) -> str:
         """Why the prompt is security work at this threshold ("hint", "rule", "detector"), or "" if it is not."""
@@ -271,13 +275,12 @@ class Classifier:
             probability = self.detector.probability(window, embedding)
         else:
             probability = 1.0 if category == SECURITY_CRITICAL else 0.0
-        classified = Classification(category, False, 0.0, confidence, probability, hinted, ruled)
-        security = bool(classified.security_source())
-        if category == SECURITY_CRITICAL and not security:
+        flagged = hinted or ruled or probability >= DEFAULT_SECURITY_THRESHOLD
+        if category == SECURITY_CRITICAL and not flagged:
             # The exemplars lean to security, the detector (better at it) does not: the next category.
             category = CATEGORIES[int(order[1])]
-        return replace(classified, category=category, security=security,
-                       complexity=_complexity(window, len(text), category))
+        return Classification(category, _complexity(window, len(text), category), confidence, probability,
+                              hinted, ruled)
 
     def _similarity_scores(self, embedding: np.ndarray) -> np.ndarray:
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
