@@ -14,7 +14,7 @@ import heapq
 import math
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from pydantic import ValidationError
@@ -110,6 +110,8 @@ class BudgetCheck:
 @dataclass(frozen=True)
 class _Reservation:
     tenant_id: str
+    metadata: Metadata
+    at: float
     keys: tuple[tuple[Limit, str], ...]
     amount: float
 
@@ -138,16 +140,22 @@ class Budgets:
         return cls({tenant: own for tenant, own in limits.items() if own}, economy_at, settings.reservation_seconds)
 
     def replace(self, tenant_id: str, budgets: list[BudgetLimit], month: Iterable[LedgerEntry], now: float) -> None:
-        """Give a tenant these budgets, counted from its calls of this month (`month`, from the log),
-        so a new limit starts with what was already spent and reserved."""
+        """Give a tenant these budgets, counted from its settled calls of this month (`month`, from the
+        log) and from the reservations held now, so a new limit starts with what was already spent and
+        reserved. The reservations stay: a call reserved but not logged yet is in no ledger, and
+        dropping its hold would let concurrent routes pass the limit."""
         with self._lock:
-            for decision_id in [d for d, r in self._reservations.items() if r.tenant_id == tenant_id]:
-                self._drop(decision_id)
             old = set(self.limits.get(tenant_id, ()))
             for key in [k for k in self._counters if k[0] in old]:
                 del self._counters[key]
             self.limits[tenant_id] = tuple(_limits(tenant_id, budgets))
-            self._restore(month, now)
+            held = [d for d, r in self._reservations.items() if r.tenant_id == tenant_id]
+            for decision_id in held:
+                self._rekey(decision_id)
+            # A call settled in the log whose hold is still here is being settled right now: settle()
+            # will count its cost, so counting it here too would count it twice. A logged call held
+            # nowhere had no budget to count towards when it was routed: the new ones hold it now.
+            self._restore((e for e in month if e.decision_id not in self._reservations), now)
 
     def check(self, tenant_id: str, metadata: Metadata, now: float) -> BudgetCheck:
         with self._lock:
@@ -211,11 +219,19 @@ class Budgets:
               expires_at: float) -> None:
         keys = self._keys(tenant_id, metadata, at)
         if not keys:
-            return
+            return  # nothing to hold against; a budget set later finds the call in the log
         for key in keys:
             self._counter(key).reserved += amount
-        self._reservations[decision_id] = _Reservation(tenant_id, keys, amount)
+        self._reservations[decision_id] = _Reservation(tenant_id, metadata, at, keys, amount)
         heapq.heappush(self._expiries, (expires_at, decision_id))
+
+    def _rekey(self, decision_id: str) -> None:
+        """Hold a reservation against its tenant's budgets as they are now."""
+        r = self._reservations[decision_id]
+        keys = self._keys(r.tenant_id, r.metadata, r.at)
+        for key in keys:
+            self._counter(key).reserved += r.amount
+        self._reservations[decision_id] = replace(r, keys=keys)
 
     def _drop(self, decision_id: str) -> _Reservation | None:
         reservation = self._reservations.pop(decision_id, None)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.budgets import Budgets, period_key
+from router.budgets import Budgets, parse_budgets, period_key
 from router.config import Settings
 from router.types import LedgerEntry, Metadata
 
@@ -119,6 +119,31 @@ def test_restore_rebuilds_spend_and_open_reservations_from_the_ledger():
     assert used(b) == [pytest.approx(0.3)]
 
 
+def test_setting_budgets_again_keeps_a_reservation_that_is_not_logged_yet():
+    """Route reserves, then logs: a budget set in between must still count the reservation."""
+    b = budgets(budgets=[{"daily_usd": 1.0}])
+    assert b.reserve("in flight", "acme", Metadata(), 0.6, NOV_22)
+    b.replace("acme", budgets_of(daily_usd=1.0), [], NOV_22)
+    assert used(b) == [pytest.approx(0.6)]
+    assert not b.reserve("next", "acme", Metadata(), 0.5, NOV_22)
+
+
+def test_setting_budgets_while_feedback_settles_counts_the_cost_once():
+    b = budgets(budgets=[{"daily_usd": 1.0}])
+    assert b.reserve("d1", "acme", Metadata(), 0.3, NOV_22)
+    # The log has settled d1 (0.2) but settle() has not reached the counters yet.
+    b.replace("acme", budgets_of(daily_usd=1.0), [_entry("d1", NOV_22, cost=0.2, settled_at=NOV_22)], NOV_22)
+    b.settle("d1", "acme", Metadata(), NOV_22, 0.2)
+    assert used(b) == [pytest.approx(0.2)]
+
+
+def test_a_first_budget_holds_the_open_calls_routed_before_it():
+    b = budgets()
+    assert b.reserve("open", "acme", Metadata(), 0.4, NOV_22)  # no budget: nothing held
+    b.replace("acme", budgets_of(daily_usd=1.0), [_entry("open", NOV_22, cost=0.4)], NOV_22)
+    assert used(b) == [pytest.approx(0.4)]
+
+
 def test_period_keys_are_utc_days_and_months():
     assert period_key("daily", NOV_22) == "2026-11-22"
     assert period_key("monthly", NOV_22) == "2026-11"
@@ -144,6 +169,10 @@ def test_concurrent_reservations_never_pass_a_limit(limit, amounts):
     tenant, team = b.check("acme", SEARCH, NOV_22).statuses
     assert sum(granted) <= limit / 2 + 1e-9
     assert tenant.reserved == pytest.approx(sum(granted)) and team.reserved == pytest.approx(sum(granted))
+
+
+def budgets_of(**budget):
+    return parse_budgets([budget])
 
 
 def _entry(decision_id: str, created_at: float, cost: float, settled_at: float | None = None,

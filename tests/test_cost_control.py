@@ -3,6 +3,8 @@ budgets that hold under concurrency and restarts, the ledger's savings, spend al
 
 from __future__ import annotations
 
+import itertools
+import sys
 import threading
 from datetime import datetime, timezone
 
@@ -19,6 +21,7 @@ from tests.conftest import user_request
 SECURITY_PROMPT = "Audit this login handler for SQL injection and session fixation vulnerabilities"
 CODE_PROMPT = "Write a Python function that merges two sorted lists"
 START = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
+EXAMPLES = itertools.count()
 
 
 class Clock:
@@ -57,6 +60,48 @@ def test_sixty_four_concurrent_routes_never_reserve_past_a_small_budget(make_ser
     status, = service.budgets.statuses("acme", service.clock())
     assert status.reserved == pytest.approx(sum(d.estimated_cost_usd for d in routed))
     assert "daily budget of acme" in str(refused[0])
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(limit=st.floats(0.004, 0.02))
+def test_setting_a_budget_again_under_concurrent_routes_never_lets_them_pass_it(make_service, limit):
+    service = getattr(test_setting_a_budget_again_under_concurrent_routes_never_lets_them_pass_it, "service", None)
+    if service is None:
+        service = make_service()
+        test_setting_a_budget_again_under_concurrent_routes_never_lets_them_pass_it.service = service
+    tenant_id = f"t{next(EXAMPLES)}"  # a tenant of its own per example: its counters start at zero
+    service.set_budgets(tenant_id, [{"daily_usd": limit}])
+    start = threading.Barrier(49)
+    routed: list = []
+    finished: list[int] = []
+
+    def call(i: int) -> None:
+        start.wait()
+        try:
+            routed.append(service.route(user_request(f"{CODE_PROMPT}, variant {i}", tenant=tenant_id)))
+        except ResourceExhausted:
+            pass
+        finished.append(i)
+
+    def set_again_while_routing() -> None:
+        start.wait()
+        while len(finished) < 48:
+            service.set_budgets(tenant_id, [{"daily_usd": limit}])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(48)]
+    threads.append(threading.Thread(target=set_again_while_routing))
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads interleave between any two steps, not every 5 ms
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert sum(d.estimated_cost_usd for d in routed) <= limit + 1e-12
+    status, = service.budgets.statuses(tenant_id, service.clock())
+    assert status.reserved == pytest.approx(sum(d.estimated_cost_usd for d in routed))
 
 
 def test_an_unanswered_reservation_is_released_after_its_time(make_service):
