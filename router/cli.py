@@ -23,13 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     _export_tls_options(args)
     configure_logging(args.log_level, args.log_format)
     from router.config_check import ConfigError
+    from router.errors import CannotStart
 
     try:
         return args.run(args) or 0
     except ConfigError as exc:
+        if exc.whole_file:  # not a config at all: one line says which file and why, as for a damaged data file
+            print(f"banditroute: {exc.path} {exc.problems[0]}", file=sys.stderr)
+            return 2
         where = exc.path or "the options given"  # no config file: the problem is in serve's own options
         print(f"{where}: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
         print("\n".join(f"  {problem}" for problem in exc.problems), file=sys.stderr)
+        return 2
+    except CannotStart as exc:
+        print(f"banditroute: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -126,6 +133,10 @@ def _add_serve(commands) -> None:
     p.add_argument("--tls-key", type=Path, metavar="PEM", help="its unencrypted private key (tls.key_file)")
     p.add_argument("--tls-client-ca", type=Path, metavar="PEM", help="accept only clients with a certificate this "
                    "CA signed: mutual TLS (tls.client_ca_file)")
+    p.add_argument("--rebuild-learner", action="store_true", help="when the learner's snapshots do not match "
+                   "the decision log (it was emptied, replaced or restored from an older backup), move them to "
+                   "snapshots/set-aside-<time>/ and learn again from the feedback the log holds; without this "
+                   "flag the server refuses to start")
     p.set_defaults(run=_serve)
 
 
@@ -137,7 +148,7 @@ def _serve(args) -> None:
                                          ("client_ca_file", args.tls_client_ca)) if value is not None}
     settings = check_config(args.config, data_dir=args.data_dir, metrics_port=args.metrics_port,
                             tls=tls or None).settings
-    serve(settings, args.port, args.host)
+    serve(settings, args.port, args.host, rebuild_learner=args.rebuild_learner)
 
 
 def _add_config(commands) -> None:

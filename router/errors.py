@@ -37,3 +37,9 @@ class Unauthenticated(RouterError):
 
 class PermissionDenied(RouterError):
     """The caller's key does not allow this tenant or this call."""
+
+
+class CannotStart(Exception):
+    """What the server found on disk must not be served (a damaged file, a decision log that does not
+    match the learner's snapshots); the message names the file, what is wrong and how to proceed.
+    Not a RouterError: no call sees it, `serve` prints it and exits with code 2."""

@@ -297,10 +297,10 @@ class RunningServer:
         self.server.wait_for_termination()
 
 
-def serve(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
+def serve(settings: Settings, port: int, host: str = "127.0.0.1", rebuild_learner: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight calls and snapshot."""
     reader = build_reader(settings.embedding, settings.security_recheck_above)
-    running = RunningServer(open_service(settings, reader), port, host)
+    running = RunningServer(open_service(settings, reader, rebuild_learner=rebuild_learner), port, host)
     if running.dev_key:
         print(f"no API keys configured: the dev admin key is {running.dev_key} (kept in "
               f"{Path(settings.data_dir) / DEV_KEY_FILE}; export BANDITROUTE_API_KEY=<key> for the CLI)", flush=True)

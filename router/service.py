@@ -60,7 +60,10 @@ class RouterService:
         budget_store: BudgetStore,
         cache: SemanticCache | None = None,
         clock: Callable[[], float] = time.time,
+        rebuild_learner: bool = False,
     ):
+        """rebuild_learner: snapshots that do not match the decision log are set aside and the learner
+        is rebuilt from the log, where otherwise the service refuses to start (CannotStart)."""
         self.settings = settings
         self.registry = registry
         self.reader = reader
@@ -76,7 +79,8 @@ class RouterService:
         self.anomalies = SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd)
         self._restore_spending()
         learner, self._snapshot_seq = snapshots.load(
-            lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path)
+            lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path),
+            decision_log.identity(), decision_log.last_feedback_seq(), set_aside_others=rebuild_learner,
         )
         self._learned_seq = self._snapshot_seq
         self.policy = BanditPolicy(learner, settings.learner)
@@ -403,7 +407,7 @@ class RouterService:
         self.registry = self.registry.with_model(spec)
 
     def snapshot(self) -> None:
-        self.snapshots.save(self.learner, self._learned_seq)
+        self.snapshots.save(self.learner, self._learned_seq, self.log.identity())
         self._snapshot_seq = self._learned_seq
 
     def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
@@ -550,7 +554,7 @@ class RouterService:
 
 
 def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None,
-                 clock: Callable[[], float] = time.time) -> RouterService:
+                 clock: Callable[[], float] = time.time, rebuild_learner: bool = False) -> RouterService:
     """A service on the embedded defaults: the SQLite log, learner snapshots and cache under data_dir."""
     data_dir = Path(settings.data_dir)
     cache = None
@@ -572,6 +576,7 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         budget_store=BudgetStore(data_dir / "budgets.sqlite"),
         cache=cache,
         clock=clock,
+        rebuild_learner=rebuild_learner,
     )
 
 

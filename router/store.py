@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -20,7 +21,7 @@ import numpy as np
 from router.anomalies import Alert
 from router.errors import AlreadyExists, NotFound, RouterError
 from router.rule_book import RuleCount
-from router.sqlite import add_missing_columns
+from router.sqlite import add_missing_columns, connect
 from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
 
 SCHEMA = """
@@ -92,6 +93,9 @@ CREATE TABLE IF NOT EXISTS anomalies (
     detected_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS anomalies_by_tenant_time ON anomalies (tenant_id, detected_at);
+CREATE TABLE IF NOT EXISTS log_identity (
+    log_id TEXT NOT NULL  -- one row, made with the log: learner snapshots name the log they learned from
+);
 """
 
 
@@ -111,6 +115,15 @@ class DecisionLog(Protocol):
 
     def awaiting_feedback(self) -> int: ...
 
+    def identity(self) -> str:
+        """This log's id, made when the log was: a log emptied or replaced by another has a new one."""
+        return self._log_id
+
+    def last_feedback_seq(self) -> int:
+        """The sequence number of the newest feedback logged (0: none)."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(max(seq), 0) FROM feedback").fetchone()[0]
+
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]: ...
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
@@ -120,6 +133,10 @@ class DecisionLog(Protocol):
     def record_alert(self, alert: Alert) -> None: ...
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
+
+    def identity(self) -> str: ...
+
+    def last_feedback_seq(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -132,8 +149,7 @@ class SQLiteDecisionLog:
     commit and its fsync."""
 
     def __init__(self, path: Path, synchronous: str = "FULL"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = connect(path)  # a damaged file is refused here (DamagedFile), before anything reads it
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -143,6 +159,7 @@ class SQLiteDecisionLog:
         # however long the log grows. (A log written before the column has no expiry for its old rows.)
         self._db.execute("CREATE INDEX IF NOT EXISTS decisions_awaiting ON decisions (created_at) "
                          "WHERE awaiting_feedback = 1")
+        self._log_id = _log_id(self._db)
         self._lock = threading.Lock()
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._reader_lock = threading.Lock()
@@ -245,6 +262,15 @@ class SQLiteDecisionLog:
         """How many decisions await feedback (neither answered nor expired)."""
         with self._lock:
             return self._db.execute("SELECT count(*) FROM decisions WHERE awaiting_feedback = 1").fetchone()[0]
+
+    def identity(self) -> str:
+        """This log's id, made when the log was: a log emptied or replaced by another has a new one."""
+        return self._log_id
+
+    def last_feedback_seq(self) -> int:
+        """The sequence number of the newest feedback logged (0: none)."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(max(seq), 0) FROM feedback").fetchone()[0]
 
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
         with self._lock:
@@ -365,6 +391,15 @@ def _ledger_entry(row: tuple) -> LedgerEntry:
         not_called=bool(not_called), latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
         security_source=security_source,
     )
+
+
+def _log_id(db: sqlite3.Connection) -> str:
+    """The log's id, made on first open (a log older than ids gets one then, and keeps it)."""
+    row = db.execute("SELECT log_id FROM log_identity").fetchone()
+    if row is None:
+        row = (uuid.uuid4().hex,)
+        db.execute("INSERT INTO log_identity (log_id) VALUES (?)", row)
+    return row[0]
 
 
 def _decision_row(decision: Decision, context: Context) -> dict:
