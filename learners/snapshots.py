@@ -6,6 +6,7 @@ here: half a file gave a learner with no error), so only the digest tells a dama
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learners.vw_bandit import QualityLearner
-from router.errors import CannotStart
+from router.errors import CannotStart, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,15 @@ class SnapshotStore:
 
     def save(self, learner: QualityLearner, feedback_seq: int, log_id: str) -> Path:
         path = self.directory / f"learner-{feedback_seq:012d}-u{learner.updates}-{log_id}.vw"
-        learner.save(path)
-        _write_atomically(_digest_path(path), _digest(path))
+        try:
+            learner.save(path)
+            _write_atomically(_digest_path(path), _digest(path))
+        except (OSError, RuntimeError) as exc:  # VW reports a full disk as a RuntimeError
+            # A snapshot without its digest would be loaded unchecked: none at all is safer.
+            for leftover in (path, _digest_path(path), *self.directory.glob(f"{path.name}*.tmp*")):
+                with contextlib.suppress(OSError):  # gone already, or its directory with it
+                    leftover.unlink()
+            raise StorageUnavailable(f"storage: the learner snapshot {path} cannot be written ({exc})") from exc
         for old in self._snapshots()[self.keep :]:
             old.path.unlink(missing_ok=True)
             _digest_path(old.path).unlink(missing_ok=True)

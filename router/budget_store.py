@@ -7,7 +7,7 @@ import json
 import threading
 from pathlib import Path
 
-from router.sqlite import open_database
+from router.sqlite import open_database, storage_writes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS budgets (
@@ -20,18 +20,19 @@ CREATE TABLE IF NOT EXISTS budgets (
 
 class BudgetStore:
     def __init__(self, path: Path):
+        self._path = path
         self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, list[dict]]:
         """Every tenant's budgets set over gRPC."""
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             rows = self._db.execute("SELECT tenant_id, body FROM budgets ORDER BY tenant_id").fetchall()
         return {tenant_id: json.loads(body) for tenant_id, body in rows}
 
     def put(self, tenant_id: str, budgets: list[dict], at: float) -> None:
         """Replace a tenant's budgets; an empty list removes them."""
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             if budgets:
                 self._db.execute("INSERT OR REPLACE INTO budgets (tenant_id, body, updated_at) VALUES (?, ?, ?)",
                                  (tenant_id, json.dumps(budgets), at))

@@ -207,6 +207,10 @@ class SemanticCache:
         self.store.delete_tenant(tenant_id)
         return len(entry_ids)
 
+    def tenants_with_text(self) -> list[str]:
+        """The tenants whose stored prompts include some with their text: those redact_tenant may seal."""
+        return self.store.tenants_with_text()
+
     def redact_tenant(self, tenant_id: str) -> int:
         """Seal every stored prompt of a tenant that still holds its text (entries, expired ones
         too, and prompts waiting for their answer): for a tenant that keeps no prompt text, whose

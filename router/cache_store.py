@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from router.cache_guard import Profile, profile
-from router.sqlite import add_missing_columns
+from router.sqlite import add_missing_columns, storage_writes
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class CacheStore:
     def live_slots(self, now: float) -> Iterator[tuple[Slot, np.ndarray]]:
         """What the in-memory index needs of every unexpired entry, oldest use first; expired
         entries are deleted on the way."""
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.execute("DELETE FROM entries WHERE expires_at <= ?", (now,))
             rows = self._db.execute("SELECT entry_id, tenant_id, scope, key, vector, expires_at FROM entries "
                                     "ORDER BY last_used").fetchall()
@@ -180,7 +180,7 @@ class CacheStore:
 
     def entries(self, entry_ids: list[int]) -> dict[int, Entry]:
         """These entries in full (text or sealed profile, vectors, answer), by id; missing ones left out."""
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             rows = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE entry_id IN "
                                     f"({', '.join('?' * len(entry_ids))})", entry_ids).fetchall()
         return {row[0]: _entry_from_row(row) for row in rows}
@@ -190,46 +190,53 @@ class CacheStore:
         row = {**_prompt_row(prompt), "answer": answer, "category": category, "model": model,
                "created_at": now, "expires_at": now + ttl, "last_used": now,
                "guard_profile": None if guard_profile is None else _profile_json(guard_profile)}
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             cursor = self._db.execute(
                 f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
         return Entry(int(cursor.lastrowid), prompt, answer, category, model, now, now + ttl, now, guard_profile)
 
     def delete_entries(self, entry_ids: list[int]) -> None:
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.executemany("DELETE FROM entries WHERE entry_id = ?", [(i,) for i in entry_ids])
 
     def delete_tenant(self, tenant_id: str) -> None:
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.execute("DELETE FROM entries WHERE tenant_id = ?", (tenant_id,))
 
     def touch(self, entry_id: int, now: float) -> None:
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.execute("UPDATE entries SET last_used = ? WHERE entry_id = ?", (now, entry_id))
 
     def add_pending(self, decision_id: str, prompt: Prompt, now: float) -> None:
         row = {"decision_id": decision_id, **_prompt_row(prompt), "created_at": now}
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.execute(
                 f"INSERT OR REPLACE INTO pending ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()))
 
     def take_pending(self, decision_id: str) -> Prompt | None:
         """The prompt a decision was made for, removed from the waiting list; None if unknown."""
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             row = self._db.execute(f"SELECT {_PROMPT_COLUMNS} FROM pending WHERE decision_id = ?",
                                    (decision_id,)).fetchone()
             self._db.execute("DELETE FROM pending WHERE decision_id = ?", (decision_id,))
         return None if row is None else _prompt_from_row(row)
 
     def forget_pending_before(self, cutoff: float) -> int:
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             return self._db.execute("DELETE FROM pending WHERE created_at < ?", (cutoff,)).rowcount
+
+    def tenants_with_text(self) -> list[str]:
+        """The tenants with a stored prompt that still holds its text (entry or pending)."""
+        with self._lock:
+            rows = self._db.execute("SELECT tenant_id FROM entries WHERE profile IS NULL UNION "
+                                    "SELECT tenant_id FROM pending WHERE profile IS NULL").fetchall()
+        return sorted(row[0] for row in rows)
 
     def prompts_with_text(self, tenant_id: str) -> tuple[dict[int, Prompt], dict[str, Prompt]]:
         """A tenant's stored prompts that still hold their text, expired entries too: entries by
         id, pending prompts by decision id."""
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             entries = self._db.execute(f"SELECT entry_id, {_PROMPT_COLUMNS} FROM entries "
                                        "WHERE tenant_id = ? AND profile IS NULL", (tenant_id,)).fetchall()
             pending = self._db.execute(f"SELECT decision_id, {_PROMPT_COLUMNS} FROM pending "
@@ -243,30 +250,31 @@ class CacheStore:
         deleted before secure_delete, and the write-ahead log emptied of the old pages."""
         updates = {("entries", "entry_id"): [({**_prompt_row(p), "guard_profile": None}, i) for i, p in entries.items()],
                    ("pending", "decision_id"): [(_prompt_row(p), i) for i, p in pending.items()]}
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.execute("BEGIN")
             try:
                 for (table, id_column), rows in updates.items():
                     for row, row_id in rows:
                         self._db.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in row)} "
                                          f"WHERE {id_column} = ?", (*row.values(), row_id))
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a COMMIT refused for a full disk may leave it open
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
             if _meta(self._db, _SCRUBBED) is None:
                 self._db.execute("VACUUM")
                 _set_meta(self._db, _SCRUBBED, b"1")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add_rating(self, tenant_id: str, similarity: float, good: bool, now: float) -> None:
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             self._db.execute("INSERT INTO ratings VALUES (?, ?, ?, ?)", (tenant_id, similarity, int(good), now))
 
     def ratings(self) -> dict[str, list[tuple[float, bool]]]:
         """Every tenant's rated semantic hits, oldest first."""
         by_tenant: dict[str, list[tuple[float, bool]]] = {}
-        with self._lock:
+        with self._lock, storage_writes(self.path):
             rows = self._db.execute("SELECT tenant_id, similarity, good FROM ratings ORDER BY rowid").fetchall()
         for tenant_id, similarity, good in rows:
             by_tenant.setdefault(tenant_id, []).append((similarity, bool(good)))

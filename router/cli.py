@@ -11,6 +11,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Loading MiniLM drew a "Loading weights" bar on stderr at every start: stderr is the server's log, and
+# a refusal to start is one line there.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # The commands draw plots into files only; a notebook importing the same modules keeps its own backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +14,18 @@ from router.cache_guard import DEFAULT_THRESHOLD
 from router.categories import CATEGORIES, DEFAULT_CACHE_TTL_SECONDS
 from router.rules import Rule
 from router.security_detector import DEFAULT_SECURITY_THRESHOLD
+
+
+MAX_WORKERS = 256
+
+
+@lru_cache(maxsize=4096)
+def folded_tenant_id(tenant_id: str) -> str:
+    """A tenant id as a person reads it: Unicode compatibility forms (NFKC: fullwidth letters,
+    ligatures, odd spaces) and case folded, surrounding whitespace dropped and inner runs made one
+    space. Two ids that fold alike look alike, so at most one of them may be a configured tenant."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tenant_id).casefold())
+    return " ".join(text.split())
 
 
 def _check_categories(names: Iterable[str]) -> None:
@@ -57,10 +71,16 @@ class TenantSettings(Strict):
     security_overdraft: bool = Field(
         True, description="a security task past a hard limit still gets a premium model (reported as overdraft)"
     )
+    max_cost_overrun: float | None = Field(
+        None, ge=1, allow_inf_nan=False, description="a call's settled cost (what budgets, spend and the ledger "
+        "count) is at most this multiple of its estimate; what its reported tokens cost beyond that is recorded "
+        "as the call's overrun_usd and counted in stats (overruns). Unset: the reported cost is settled in full"
+    )
     rules: list[Rule] = Field(default_factory=list, description="routing rules (see README); read-only over gRPC")
     keep_prompt_text: bool = Field(
         True, description="false: no raw prompt text is stored anywhere; the cache keeps a hash, the embeddings "
-        "and keyed hashes of the words its false-hit guard compares"
+        "and keyed hashes of the words its false-hit guard compares. Unset: the deployment's "
+        "default_keep_prompt_text"
     )
     draft_review: list[str] = Field(
         default_factory=list, description="task categories the tenant marks as complex: the registry's draft→review "
@@ -225,7 +245,11 @@ class Settings(Strict):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
     )
-    max_workers: int = Field(8, ge=1, description="gRPC worker threads")
+    max_workers: int = Field(
+        # Each worker is an OS thread with its own stack; the work is Python sharing a few cores, so
+        # past a few dozen more threads only add contention (calls beyond them wait, up to max_concurrent_rpcs).
+        8, ge=1, le=MAX_WORKERS, description=f"gRPC worker threads (at most {MAX_WORKERS})"
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus metrics over HTTP on this port (0: a free one; unset: off)"
     )
@@ -248,6 +272,32 @@ class Settings(Strict):
         3600, gt=0, description="a budget reservation with no feedback is released after this long"
     )
     anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
+    default_keep_prompt_text: bool = Field(
+        True, description="keep_prompt_text of every tenant that does not set its own, named in the config or "
+        "not: false makes privacy the deployment's default"
+    )
+
+    @field_validator("tenants")
+    @classmethod
+    def _no_look_alikes(cls, tenants: dict[str, TenantSettings]) -> dict[str, TenantSettings]:
+        """Configured tenant ids that look alike would leave a caller's look-alike id meaning either."""
+        seen: dict[str, str] = {}
+        for tenant_id in tenants:
+            other = seen.setdefault(folded_tenant_id(tenant_id), tenant_id)
+            if other != tenant_id:
+                raise ValueError(f"{other!r} and {tenant_id!r} differ only by case, spaces or Unicode form: "
+                                 "name each tenant one way")
+        return tenants
+
+    @model_validator(mode="after")
+    def _privacy_defaulted(self) -> Settings:
+        """A tenant that leaves keep_prompt_text unset takes the deployment's default."""
+        self.tenants = {
+            tenant_id: tenant if "keep_prompt_text" in tenant.model_fields_set
+            else tenant.model_copy(update={"keep_prompt_text": self.default_keep_prompt_text})
+            for tenant_id, tenant in self.tenants.items()
+        }
+        return self
 
     def cost_weight_for(self, tenant_id: str) -> float:
         own = self.tenant(tenant_id).cost_weight
@@ -255,11 +305,20 @@ class Settings(Strict):
 
     def tenant(self, tenant_id: str) -> TenantSettings:
         """A tenant's settings; the defaults for a tenant the config does not name."""
-        return self.tenants.get(tenant_id) or _DEFAULT_TENANT
+        return self.tenants.get(tenant_id) or _DEFAULT_TENANT[self.default_keep_prompt_text]
+
+    def look_alike(self, tenant_id: str) -> str | None:
+        """The configured tenant that `tenant_id` is not, but differs from only by case, spaces or
+        Unicode form ("Priv", "priv ", "ｐｒｉｖ" for "priv"); None when there is none."""
+        if tenant_id in self.tenants:
+            return None
+        folded = folded_tenant_id(tenant_id)
+        return next((t for t in self.tenants if folded_tenant_id(t) == folded), None)
 
     def cache_threshold_for(self, tenant_id: str) -> float:
         own = self.tenant(tenant_id).cache_threshold
         return own if own is not None else self.cache.similarity_threshold
 
 
-_DEFAULT_TENANT = TenantSettings()
+# The settings of a tenant the config does not name, by the deployment's default_keep_prompt_text.
+_DEFAULT_TENANT = {keep: TenantSettings(keep_prompt_text=keep) for keep in (True, False)}

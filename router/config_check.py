@@ -23,12 +23,14 @@ from router.rules import check_models
 
 
 class ConfigError(Exception):
-    """A config file the server cannot start with; `problems` has one line per bad key."""
+    """A config file the server cannot start with; `problems` has one line per bad key. `whole_file`:
+    the file could not be read as a config at all, and its one problem says why."""
 
-    def __init__(self, path: Path, problems: list[str]):
+    def __init__(self, path: Path, problems: list[str], whole_file: bool = False):
         super().__init__(f"{path}: " + "; ".join(problems))
         self.path = path
         self.problems = problems
+        self.whole_file = whole_file
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def check_config(path: Path | None, **overrides) -> CheckedConfig:
     settings = _settings(path, overrides)
     try:
         registry = Registry.from_yaml(settings.registry_path)
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ConfigError(path, [f"registry_path: {settings.registry_path} is not a readable model registry: "
                                  f"{exc}"]) from exc
     problems = _tls_problems(settings.tls)
@@ -98,15 +100,7 @@ def _tls_problems(tls: TlsSettings) -> list[str]:
 
 
 def _settings(path: Path | None, overrides: dict) -> Settings:
-    try:
-        doc = yaml.safe_load(path.read_text()) if path is not None else {}
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot be read: {exc.strerror}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, [f"is not valid YAML: {' '.join(str(exc).split())}"]) from exc
-    doc = doc or {}
-    if not isinstance(doc, dict):
-        raise ConfigError(path, [f"must be a mapping of keys to values, not a YAML {type(doc).__name__}"])
+    doc = _document(path) if path is not None else {}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(doc.get(key), dict):
             value = {**doc[key], **value}  # a nested override changes only the keys it names
@@ -116,6 +110,35 @@ def _settings(path: Path | None, overrides: dict) -> Settings:
         return Settings.model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(path, [_problem(error) for error in exc.errors()]) from exc
+    except RecursionError as exc:  # nesting that YAML read but validation cannot walk
+        raise ConfigError(path, [_TOO_DEEP], whole_file=True) from exc
+
+
+_TOO_DEEP = "is nested too deeply to be a configuration"
+
+
+def _document(path: Path) -> dict:
+    """The file's YAML as a mapping; ConfigError (whole_file) when it cannot be read as one.
+
+    Besides YAML's own errors, its constructor raises RecursionError for deep nesting and
+    ValueError for a value it cannot convert (an integer of over 4,300 digits, a 13th month)."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot be read: {exc.strerror}"], whole_file=True) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"is not valid YAML: {' '.join(str(exc).split())}"], whole_file=True) from exc
+    except RecursionError as exc:
+        raise ConfigError(path, [_TOO_DEEP], whole_file=True) from exc
+    except ValueError as exc:
+        # Python's own advice (sys.set_int_max_str_digits) follows a semicolon; it is no use to an operator.
+        problem = " ".join(str(exc).split(";")[0].split())
+        raise ConfigError(path, [f"holds a value YAML cannot read: {problem}"], whole_file=True) from exc
+    doc = doc or {}
+    if not isinstance(doc, dict):
+        raise ConfigError(path, [f"must be a mapping of keys to values, not a YAML {type(doc).__name__}"],
+                          whole_file=True)
+    return doc
 
 
 def _problem(error: dict) -> str:

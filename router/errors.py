@@ -43,3 +43,8 @@ class CannotStart(Exception):
     """What the server found on disk must not be served (a damaged file, a decision log that does not
     match the learner's snapshots); the message names the file, what is wrong and how to proceed.
     Not a RouterError: no call sees it, `serve` prints it and exits with code 2."""
+
+
+class StorageUnavailable(RouterError):
+    """The service's storage refused a write (a full disk, an I/O error, a read-only file): nothing of
+    the call was kept, and the same call may be sent again once storage recovers."""

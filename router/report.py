@@ -32,6 +32,8 @@ class Figures:
     model_mix: dict[str, int] = field(default_factory=dict)  # calls per model (cache hits not included)
     escalations: int = 0  # decisions that escalated an earlier one whose answer fell short
     security_flags: dict[str, int] = field(default_factory=dict)  # security tasks by source: hint, rule, detector
+    overruns: int = 0  # settled calls that reported more than their tenant's max_cost_overrun × estimate
+    overrun_usd: float = 0.0  # what they reported beyond it: recorded, not in spend_usd
 
     @property
     def savings_usd(self) -> float:
@@ -73,6 +75,8 @@ def figures(entries: Iterable[LedgerEntry]) -> Figures:
         model_mix=dict(Counter(e.model for e in entries if not e.cache_hit).most_common()),
         escalations=sum(e.reason == Reason.ESCALATION for e in entries),
         security_flags=dict(Counter(e.security_source for e in entries if e.security_source)),
+        overruns=sum(e.overrun_usd > 0 for e in settled),
+        overrun_usd=sum(e.overrun_usd for e in settled),
     )
 
 

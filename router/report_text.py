@@ -20,6 +20,8 @@ def stats_report(tenant_id: str, stats: dict) -> str:
         f"calls {t['calls']} ({t['settled']} settled, {t['pending']} awaiting feedback, {t['expired']} expired)",
         f"spend ${t['spend_usd']:.4f}; always-premium would have cost ${t['baseline_usd']:.4f}: "
         f"saved ${t['savings_usd']:.4f} ({t['savings_share']:.1%})",
+        *([f"cost overruns: {t['overruns']} calls reported ${t['overrun_usd']:.4f} beyond max_cost_overrun "
+           "(recorded, not in spend)"] if t["overruns"] else []),
         f"semantic cache: {t['cache_hits']} hits ({t['cache_hit_rate']:.1%} of calls), "
         f"${t['cache_saved_usd']:.4f} of calls saved",
         f"mean quality {_quality(t)}; {t['errors']} errors",

@@ -7,7 +7,7 @@ import json
 import threading
 from pathlib import Path
 
-from router.sqlite import open_database
+from router.sqlite import open_database, storage_writes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (
@@ -22,12 +22,13 @@ CREATE TABLE IF NOT EXISTS rules (
 
 class RuleStore:
     def __init__(self, path: Path):
+        self._path = path
         self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, list[tuple[dict, float]]]:
         """Every stored rule, as the dict it was stored from and when, by tenant."""
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             rows = self._db.execute(
                 "SELECT tenant_id, body, updated_at FROM rules ORDER BY tenant_id, rule_id").fetchall()
         rules: dict[str, list[tuple[dict, float]]] = {}
@@ -36,14 +37,14 @@ class RuleStore:
         return rules
 
     def put(self, tenant_id: str, rule_id: str, body: dict, at: float) -> None:
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             self._db.execute(
                 "INSERT OR REPLACE INTO rules (tenant_id, rule_id, body, updated_at) VALUES (?, ?, ?, ?)",
                 (tenant_id, rule_id, json.dumps(body), at),
             )
 
     def delete(self, tenant_id: str, rule_id: str) -> bool:
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             cursor = self._db.execute("DELETE FROM rules WHERE tenant_id = ? AND rule_id = ?", (tenant_id, rule_id))
         return cursor.rowcount > 0
 

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from router.auth import DEV_KEY_FILE, KeyRing, Principal
 from router.config import Settings, TlsSettings
 from router.reading import build_reader
 from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
-                           ResourceExhausted, RouterError, Unauthenticated)
+                           ResourceExhausted, RouterError, StorageUnavailable, Unauthenticated)
 from router.generated import router_pb2, router_pb2_grpc
 from router.metrics import SERVER_STREAM, UNARY, RpcMetrics
 from router.service import RouterService, open_service
@@ -39,23 +40,27 @@ _STATUS = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    # Nothing of the call was kept: the client may send it again, here or to another replica.
+    StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
     """Each call: who is calling (its key), may it act for the request's tenant, then the service."""
 
-    def __init__(self, service: RouterService, keys: KeyRing):
+    def __init__(self, service: RouterService, keys: KeyRing,
+                 storage_failed: Callable[[StorageUnavailable], None] = lambda error: None):
         self.service = service
         self.keys = keys
+        self.storage_failed = storage_failed  # told of every call that storage refused
 
     def Route(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id)
             return wire.decision_to_pb(self.service.route(wire.route_request_from_pb(request)))
 
     def RouteBatch(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             caller = self._caller(context)
             for tenant_id in {r.tenant_id for r in request.requests}:
                 caller.authorize(tenant_id)
@@ -64,14 +69,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 outcomes=[_outcome_to_pb(o, router_pb2.RouteOutcome, wire.decision_to_pb) for o in outcomes])
 
     def Feedback(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             # The request names no tenant: the decision must be one of the caller's tenant's.
             tenant = self._caller(context).tenant
             record = self.service.feedback(wire.feedback_request_from_pb(request), tenant)
             return wire.feedback_record_to_pb(record)
 
     def FeedbackBatch(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             tenant = self._caller(context).tenant
             outcomes = self.service.feedback_batch([wire.feedback_request_from_pb(f) for f in request.feedbacks],
                                                    tenant)
@@ -79,51 +84,55 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 outcomes=[_outcome_to_pb(o, router_pb2.FeedbackOutcome, wire.feedback_record_to_pb) for o in outcomes])
 
     def InvalidateCache(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id, admin=True)
             return router_pb2.InvalidateCacheResponse(entries_removed=self.service.invalidate_cache(request.tenant_id))
 
     def ListRules(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id)
             states = self.service.rule_states(request.tenant_id)
             return router_pb2.ListRulesResponse(rules=[wire.rule_state_to_pb(s) for s in states])
 
     def PutRule(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id, admin=True)
             rule = self.service.put_rule(request.tenant_id, wire.rule_doc_from_pb(request.rule))
             state, = (s for s in self.service.rule_states(request.tenant_id) if s.rule.id == rule.id)
             return wire.rule_state_to_pb(state)
 
     def DeleteRule(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id, admin=True)
             self.service.delete_rule(request.tenant_id, request.rule_id)
             return router_pb2.DeleteRuleResponse()
 
     def SetBudgets(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id, admin=True)
             statuses = self.service.set_budgets(request.tenant_id, wire.budget_docs_from_pb(request.budgets))
             return router_pb2.SetBudgetsResponse(budgets=wire.budget_statuses_to_pb(statuses))
 
     def Stats(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id)
             since, until = self._window(request)
             return wire.stats_to_pb(self.service.stats(request.tenant_id, since, until, request.group_by))
 
     def ExportLedger(self, request, context):
-        with _status_from_errors(context):
+        with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id)
             since, until = self._window(request)
             for entry in self.service.ledger(request.tenant_id, since, until):
                 yield wire.ledger_entry_to_pb(entry)
 
     def _caller(self, context: grpc.ServicerContext) -> Principal:
-        metadata = dict(context.invocation_metadata())
-        return self.keys.authenticate(metadata.get("authorization"))
+        # Not a dict: it kept the last of several entries, so which key acted depended on their order.
+        keys = [value for name, value in context.invocation_metadata() if name == "authorization"]
+        if len(keys) > 1:
+            raise Unauthenticated(f"the call carries {len(keys)} authorization metadata entries; "
+                                  "send exactly one 'authorization: Bearer <key>'")
+        return self.keys.authenticate(keys[0] if keys else None)
 
     def _window(self, request) -> tuple[float, float]:
         """[since, until) from the request: until 0 means now."""
@@ -207,11 +216,13 @@ def _serialize(message) -> bytes:
 
 
 @contextmanager
-def _status_from_errors(context: grpc.ServicerContext):
+def _status_from_errors(context: grpc.ServicerContext, storage_failed: Callable[[StorageUnavailable], None]):
     """Turn a domain error into its gRPC status code, with the error's message."""
     try:
         yield
     except RouterError as exc:
+        if isinstance(exc, StorageUnavailable):
+            storage_failed(exc)
         context.abort(_status_of(exc), str(exc))
 
 
@@ -237,6 +248,43 @@ def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
                                        root_certificates=client_ca, require_client_auth=client_ca is not None)
 
 
+class StorageHealth:
+    """Health follows storage: NOT_SERVING from a write that storage refused (a full disk) until a
+    probe write succeeds, so a balancer sends calls elsewhere meanwhile and back once there is room."""
+
+    def __init__(self, health_servicer: health.HealthServicer, check_writable: Callable[[], None],
+                 interval: float = 1.0):
+        self.health = health_servicer
+        self.check_writable = check_writable
+        self.interval = interval
+        self._failing = threading.Event()
+
+    def serving(self, ok: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
+
+    def failed(self, error: StorageUnavailable) -> None:
+        if not self._failing.is_set():
+            self._failing.set()
+            self.serving(False)
+            log.error("health is NOT_SERVING until storage accepts writes again: %s", error)
+
+    def watch(self, stopped: threading.Event) -> None:
+        """Probe storage every `interval` until `stopped`: a failure is seen without any call, and the
+        recovery is seen at all (a balancer sends no calls to a server that is NOT_SERVING)."""
+        while not stopped.wait(self.interval):
+            try:
+                self.check_writable()
+            except StorageUnavailable as exc:
+                self.failed(exc)
+                continue
+            if self._failing.is_set() and not stopped.is_set():
+                self._failing.clear()
+                self.serving(True)
+                log.warning("storage accepts writes again: health is SERVING")
+
+
 class RunningServer:
     """A started gRPC server around a service; stop() drains calls, snapshots and closes the log.
 
@@ -253,8 +301,10 @@ class RunningServer:
             options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
-        self.server.add_generic_rpc_handlers((_parsing_handlers(RouterServicer(service, self.keys)),))
         self.health = health.HealthServicer()
+        self.storage = StorageHealth(self.health, service.log.check_writable)
+        self.server.add_generic_rpc_handlers(
+            (_parsing_handlers(RouterServicer(service, self.keys, self.storage.failed)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         # grpcurl and other tools list and call the service without the .proto; the schema is no secret.
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
@@ -265,11 +315,13 @@ class RunningServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")
         self.server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.storage.serving(True)
         self._stopped = threading.Event()
         self._upkeep = threading.Thread(target=self._expire_overdue, name="expire-overdue", daemon=True)
         self._upkeep.start()
+        self._probe = threading.Thread(target=self.storage.watch, args=(self._stopped,), name="storage-probe",
+                                       daemon=True)
+        self._probe.start()
 
     def _expire_overdue(self) -> None:
         """Expire the decisions that waited too long for feedback: at start, then every tenth of the
@@ -291,6 +343,7 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self._upkeep.join()
+        self._probe.join()
         self.service.close()
 
     def wait(self) -> None:

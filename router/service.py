@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from router.store import DecisionLog, SQLiteDecisionLog
 from router.tokens import estimate_tokens
 from router.types import (BudgetMode, CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, LedgerEntry,
                           Reason, RouteRequest, RuleMatch)
-from router.errors import Blocked, InvalidArgument, NotFound, ResourceExhausted, RouterError
+from router.errors import Blocked, InvalidArgument, NotFound, ResourceExhausted, RouterError, StorageUnavailable
 from router.validation import (validate_batch_size, validate_feedback, validate_group_by, validate_report,
                                validate_route, validate_rule_id, validate_tenant_id)
 
@@ -144,7 +145,8 @@ class RouterService:
             raise
         self._observe(decision)
         if cache_prompt is not None:
-            self.cache.remember(decision.decision_id, cache_prompt)
+            with _best_effort("the prompt's place in the cache"):
+                self.cache.remember(decision.decision_id, cache_prompt)
         return decision
 
     def _escalated(self, request: RouteRequest) -> Decision:
@@ -308,7 +310,8 @@ class RouterService:
         for (i, decision, _, record), error in zip(settled, self._record([s[1:] for s in settled])):
             outcomes[i] = error or record
             if error is None and self.cache is not None and not record.not_called:
-                self._update_cache(decision, requests[i], record)
+                with _best_effort("the answer's place in the cache"):
+                    self._update_cache(decision, requests[i], record)
         return outcomes
 
     def expire_overdue(self) -> int:
@@ -348,19 +351,26 @@ class RouterService:
                 self._account(decision, record)
                 self.metrics.learned(decision, record)
             if self._learned_seq - self._snapshot_seq >= self.settings.learner.snapshot_every:
-                self.snapshot()
+                with _best_effort("a learner snapshot"):
+                    self.snapshot()
         return [seq if isinstance(seq, RouterError) else None for seq in logged]
 
     def _account(self, decision: Decision, record: FeedbackRecord) -> None:
         """The call's real cost settles its budget reservation and joins the spend the anomaly
         detector watches; an alert is logged and stored for Stats."""
         team = decision.metadata.team
+        if record.overrun_usd > 0:
+            log.warning("cost overrun: decision %s of tenant %s reported $%.4f against an estimate of $%.4f; "
+                        "settled at $%.4f (max_cost_overrun), $%.4f recorded as its overrun", decision.decision_id,
+                        decision.tenant_id, record.actual_cost_usd + record.overrun_usd,
+                        decision.estimated_cost_usd, record.actual_cost_usd, record.overrun_usd)
         self.budgets.settle(decision.decision_id, decision.tenant_id, decision.metadata, decision.created_at,
                             record.actual_cost_usd)
         for alert in self.anomalies.observe(decision.tenant_id, team, record.created_at, record.actual_cost_usd):
             log.warning("spend anomaly: %s spent $%.4f this hour against a usual $%.4f (robust z %.1f)",
                         alert.scope, alert.spend_usd, alert.expected_usd, alert.z)
-            self.log.record_alert(alert)
+            with _best_effort("the alert's record"):
+                self.log.record_alert(alert)
 
     def _update_cache(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
         """A good answer enters the cache; a poor one served from it leaves it."""
@@ -459,7 +469,8 @@ class RouterService:
 
     def close(self) -> None:
         with self._feedback_lock:
-            self.snapshot()
+            with _best_effort("the last learner snapshot"):
+                self.snapshot()
             self.log.close()
         self.rules.close()
         self.budget_store.close()
@@ -492,6 +503,7 @@ class RouterService:
         else:
             actual_cost = self._cost(chosen, input_tokens, output_tokens, request)
             cost_norm = float(normalised_costs(candidates, input_tokens, output_tokens)[candidates.index(chosen)])
+        actual_cost, overrun = self._capped(decision, actual_cost)
         return FeedbackRecord(
             decision_id=decision.decision_id,
             quality=quality,
@@ -505,6 +517,7 @@ class RouterService:
             actual_cost_usd=actual_cost,
             created_at=self.clock(),
             baseline_cost_usd=self._baseline_cost(input_tokens, output_tokens),
+            overrun_usd=overrun,
         )
 
     def _cost(self, chosen: ModelSpec, input_tokens: int, output_tokens: int, request: FeedbackRequest) -> float:
@@ -514,6 +527,14 @@ class RouterService:
         drafter, reviewer = (self.registry[step] for step in chosen.steps)
         return (drafter.cost(input_tokens, output_tokens)
                 + reviewer.cost(request.review_input_tokens, request.review_output_tokens))
+
+    def _capped(self, decision: Decision, cost: float) -> tuple[float, float]:
+        """The cost to settle and the overrun. With the tenant's max_cost_overrun, a reported cost past
+        that multiple of the estimate settles at it: a budget's overshoot stays bounded by the estimates
+        reserved, whatever a feedback claims; the rest is the overrun, recorded beside it, never charged."""
+        factor = self.settings.tenant(decision.tenant_id).max_cost_overrun
+        cap = math.inf if factor is None else factor * decision.estimated_cost_usd
+        return (cap, cost - cap) if cost > cap else (cost, 0.0)
 
     def _learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
         if not self._learnable(decision) or record.not_called:
@@ -560,8 +581,10 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
     cache = None
     if settings.cache.enabled:
         cache = SemanticCache(settings.cache, CacheStore(data_dir / "cache.sqlite"), reader.precise_embedder)
-        for tenant_id, tenant in settings.tenants.items():
-            if not tenant.keep_prompt_text and (sealed := cache.redact_tenant(tenant_id)):
+        # Every tenant the cache holds text of, named in the config or not: default_keep_prompt_text
+        # false must seal what tenants the config does not name stored before.
+        for tenant_id in cache.tenants_with_text():
+            if not settings.tenant(tenant_id).keep_prompt_text and (sealed := cache.redact_tenant(tenant_id)):
                 log.info("tenant %s keeps no prompt text: %d cached prompt(s) stored before were sealed",
                          tenant_id, sealed)
     registry = registry or Registry.from_yaml(settings.registry_path)
@@ -582,6 +605,16 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
 
 RESERVE_ATTEMPTS = 3
 EXPIRE_BATCH = 500  # decisions expired per transaction: the log's lock is never held long
+
+
+@contextmanager
+def _best_effort(what: str) -> Iterator[None]:
+    """Work whose loss costs nothing acknowledged (a cache entry, an alert's record, a snapshot the log
+    rebuilds): when storage refuses it, the call that did it still succeeds, and the log says so."""
+    try:
+        yield
+    except StorageUnavailable as exc:
+        log.error("%s was not kept: %s", what, exc)
 
 
 def _matches(outcome: Outcome, applied: set[str]) -> tuple[RuleMatch, ...]:

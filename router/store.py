@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ import numpy as np
 from router.anomalies import Alert
 from router.errors import AlreadyExists, NotFound, RouterError
 from router.rule_book import RuleCount
-from router.sqlite import add_missing_columns, connect
+from router.sqlite import add_missing_columns, connect, storage_writes
 from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
 
 SCHEMA = """
@@ -72,7 +73,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     baseline_cost_usd REAL,
     expired INTEGER,  -- 1: no feedback came; the tenant's expired_quality was learned in its place
     not_called INTEGER,  -- 1: the model was never called; nothing learned, nothing spent
-    time_to_first_token_ms REAL  -- a streamed answer's first chunk
+    time_to_first_token_ms REAL,  -- a streamed answer's first chunk
+    overrun_usd REAL  -- reported cost beyond the tenant's max_cost_overrun × estimate: not in actual_cost_usd
 );
 CREATE TABLE IF NOT EXISTS rule_matches (
     decision_id TEXT NOT NULL,  -- no decision when a rule blocked the request
@@ -93,6 +95,11 @@ CREATE TABLE IF NOT EXISTS anomalies (
     detected_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS anomalies_by_tenant_time ON anomalies (tenant_id, detected_at);
+CREATE TABLE IF NOT EXISTS storage_probe (
+    id INTEGER PRIMARY KEY,  -- one row, rewritten by check_writable
+    checked_at REAL NOT NULL,
+    room BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_identity (
     log_id TEXT NOT NULL  -- one row, made with the log: learner snapshots name the log they learned from
 );
@@ -115,15 +122,6 @@ class DecisionLog(Protocol):
 
     def awaiting_feedback(self) -> int: ...
 
-    def identity(self) -> str:
-        """This log's id, made when the log was: a log emptied or replaced by another has a new one."""
-        return self._log_id
-
-    def last_feedback_seq(self) -> int:
-        """The sequence number of the newest feedback logged (0: none)."""
-        with self._lock:
-            return self._db.execute("SELECT coalesce(max(seq), 0) FROM feedback").fetchone()[0]
-
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]: ...
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
@@ -138,6 +136,8 @@ class DecisionLog(Protocol):
 
     def last_feedback_seq(self) -> int: ...
 
+    def check_writable(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -149,6 +149,7 @@ class SQLiteDecisionLog:
     commit and its fsync."""
 
     def __init__(self, path: Path, synchronous: str = "FULL"):
+        self._path = path
         self._db = connect(path)  # a damaged file is refused here (DamagedFile), before anything reads it
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -177,7 +178,7 @@ class SQLiteDecisionLog:
     def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
                             at: float) -> None:
         """Rules that matched a request no decision came of (a rule blocked it)."""
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             self._insert_matches(decision_id, tenant_id, matches, at)
 
     def _insert_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...], at: float) -> None:
@@ -186,13 +187,17 @@ class SQLiteDecisionLog:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with storage_writes(self._path):
+            self._db.execute("BEGIN")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                # A COMMIT refused for a full disk may leave the transaction open, and every later
+                # BEGIN would then fail even once there is room again.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
         found = self.decisions([decision_id])
@@ -272,6 +277,13 @@ class SQLiteDecisionLog:
         with self._lock:
             return self._db.execute("SELECT coalesce(max(seq), 0) FROM feedback").fetchone()[0]
 
+    def check_writable(self) -> None:
+        """Write as much as a decision does (StorageUnavailable when storage refuses): how the
+        server's health learns that a full disk has room again."""
+        with self._lock, self._transaction():
+            self._db.execute("REPLACE INTO storage_probe (id, checked_at, room) VALUES (1, ?, zeroblob(?))",
+                             (time.time(), PROBE_BYTES))
+
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
         with self._lock:
             rows = self._db.execute(
@@ -310,7 +322,7 @@ class SQLiteDecisionLog:
 
     def record_alert(self, alert: Alert) -> None:
         row = asdict(alert)
-        with self._lock:
+        with self._lock, storage_writes(self._path):
             self._db.execute(
                 f"INSERT INTO anomalies ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
@@ -332,10 +344,11 @@ class SQLiteDecisionLog:
             self._db.close()
 
 
+PROBE_BYTES = 8192  # more than a decision's row (its embedding is 1.5 kB): room for this is room for one
 _FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
 _MAX_PARAMETERS = 500  # ids per IN (...): well under SQLite's limit on a statement's parameters
 # What a log written before the column reads.
-_NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0", "not_called": "0"}
+_NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0", "not_called": "0", "overrun_usd": "0.0"}
 _FEEDBACK_COLUMNS = ", ".join(
     f"COALESCE(f.{c}, {_NEUTRAL[c]})" if c in _NEUTRAL else f"f.{c}" for c in _FEEDBACK_FIELDS
 )
@@ -353,7 +366,7 @@ _LATER_COLUMNS = {
                   "awaiting_feedback": "INTEGER", "expired_at": "REAL", "escalated_from": "TEXT",
                   "security_source": "TEXT", "security_probability": "REAL"},
     "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER", "not_called": "INTEGER",
-                 "time_to_first_token_ms": "REAL"},
+                 "time_to_first_token_ms": "REAL", "overrun_usd": "REAL"},
 }
 
 
@@ -372,14 +385,14 @@ _LEDGER_COLUMNS = ", ".join([
     # (feedback that came after the expiry is the decision's real outcome).
     "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) ELSE d.expired_at IS NOT NULL END",
     "COALESCE(f.not_called, 0)", "COALESCE(f.latency_ms, 0.0)", "f.time_to_first_token_ms",
-    "COALESCE(d.security_source, '')",
+    "COALESCE(d.security_source, '')", "COALESCE(f.overrun_usd, 0.0)",
 ])
 
 
 def _ledger_entry(row: tuple) -> LedgerEntry:
     (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
      estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error,
-     expired, not_called, latency_ms, time_to_first_token_ms, security_source) = row
+     expired, not_called, latency_ms, time_to_first_token_ms, security_source, overrun_usd) = row
     who = json.loads(metadata)
     return LedgerEntry(
         decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
@@ -389,7 +402,7 @@ def _ledger_entry(row: tuple) -> LedgerEntry:
         input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
         cache_saved_usd=cache_saved, quality=quality, error=bool(error), expired=bool(expired),
         not_called=bool(not_called), latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
-        security_source=security_source,
+        security_source=security_source, overrun_usd=overrun_usd,
     )
 
 

@@ -168,6 +168,9 @@ class FeedbackRecord:
     expired: bool = False  # no feedback came in time: the tenant's expired_quality stands in for it
     not_called: bool = False  # the model was never called: nothing learned, nothing spent
     time_to_first_token_ms: float | None = None  # a streamed answer's first chunk
+    # What the reported tokens cost beyond the tenant's max_cost_overrun × the estimate: kept here,
+    # never in actual_cost_usd, so budgets and spend count at most that cap.
+    overrun_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ class LedgerEntry:
     latency_ms: float = 0.0  # as fed back
     time_to_first_token_ms: float | None = None  # a streamed answer's first chunk
     security_source: str = ""  # why it was a security task: hint, rule, detector
+    overrun_usd: float = 0.0  # reported cost beyond the tenant's max_cost_overrun × estimate (not in cost_usd)
 
     @property
     def settled(self) -> bool:

@@ -39,7 +39,7 @@ _KINDS = {
 
 def validate_route(request: RouteRequest, settings: Settings, registry: Registry) -> None:
     limits = settings.limits
-    _check_id("tenant_id", request.tenant_id, limits)
+    _check_tenant_id(request.tenant_id, settings)
     _validate_messages(request, settings.max_prompt_chars, limits)
     _validate_labels(request, limits)
     if request.cost_weight is not None and not 0 <= request.cost_weight <= MAX_COST_WEIGHT:
@@ -144,7 +144,18 @@ def validate_batch_size(field: str, size: int, limit: int) -> None:
 
 def validate_tenant_id(tenant_id: str, settings: Settings) -> None:
     """The tenant an admin or report request acts on."""
+    _check_tenant_id(tenant_id, settings)
+
+
+def _check_tenant_id(tenant_id: str, settings: Settings) -> None:
+    """An id, and not a look-alike of a configured tenant: "Priv" for "priv" would get the settings
+    of a tenant the config does not name (keeping prompt text the real one keeps none of, no
+    budgets), so it is refused, naming the tenant meant."""
     _check_id("tenant_id", tenant_id, settings.limits)
+    meant = settings.look_alike(tenant_id)
+    if meant is not None:
+        raise InvalidArgument("tenant_id", f"{reprlib.repr(tenant_id)} is not a configured tenant but differs from "
+                                           f"{meant!r} only by case, spaces or Unicode form; send {meant!r} exactly")
 
 
 def validate_rule_id(rule_id: str, settings: Settings) -> None:

@@ -187,7 +187,8 @@ def feedback_request_to_pb(request: FeedbackRequest) -> pb.FeedbackRequest:
 
 
 def feedback_record_to_pb(record: FeedbackRecord) -> pb.FeedbackResponse:
-    return pb.FeedbackResponse(reward=record.reward, actual_cost_usd=record.actual_cost_usd)
+    return pb.FeedbackResponse(reward=record.reward, actual_cost_usd=record.actual_cost_usd,
+                               overrun_usd=record.overrun_usd)
 
 
 def rule_doc_from_pb(message: pb.Rule) -> dict:
@@ -292,7 +293,7 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
         cache_hit_rate=f.cache_hit_rate, cache_saved_usd=f.cache_saved_usd, mean_quality=f.mean_quality,
         errors=f.errors, economy=f.economy, overdrafts=f.overdrafts, rule_shaped=f.rule_shaped,
         model_mix=f.model_mix, expired=f.expired, escalations=f.escalations, escalation_rate=f.escalation_rate,
-        security_flags=f.security_flags,
+        security_flags=f.security_flags, overruns=f.overruns, overrun_usd=f.overrun_usd,
     )
 
 

@@ -110,7 +110,8 @@ def test_one_attempt_means_no_retry(serve):
 def test_feedback_is_retried_alike(serve):
     router, addr = serve([grpc.StatusCode.UNAVAILABLE])
     with RouterClient(addr, timeout=10, api_key="br_test") as client:
-        assert client.feedback(FeedbackRequest("d" * 32, 0.9)) == {"reward": 0.5, "actual_cost_usd": 0.001}
+        assert client.feedback(FeedbackRequest("d" * 32, 0.9)) == {"reward": 0.5, "actual_cost_usd": 0.001,
+                                                                    "overrun_usd": 0.0}
     assert router.calls == 2
 
 

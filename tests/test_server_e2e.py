@@ -176,7 +176,7 @@ def test_the_cli_routes_and_feeds_back_as_json(server):
     assert decision["model"] in {"big", "medium", "small"} and decision["reason"] == "bandit"
     fed = cli("feedback", "--addr", server.addr, "--decision-id", decision["decision_id"], "--quality", "0.8")
     assert fed.returncode == 0, fed.stderr
-    assert set(json.loads(fed.stdout)) == {"reward", "actual_cost_usd"}
+    assert set(json.loads(fed.stdout)) == {"reward", "actual_cost_usd", "overrun_usd"}
     refused = cli("feedback", "--addr", server.addr, "--decision-id", decision["decision_id"], "--quality", "2")
     assert refused.returncode == 1 and "INVALID_ARGUMENT: quality" in refused.stderr
 
