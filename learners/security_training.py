@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from router.embedding import Embedder
+from router.vectors import Embedder
 from router.security_detector import NGRAM_BITS, SecurityDetector, ngram_ids
 
 DATA_DIR = Path(__file__).resolve().parent / "security_data"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
-HELDOUT_FILE = DATA_DIR / "heldout.jsonl"
 HELDOUT_SHARE = 0.3  # of each shared source, never trained on
 FOLDS = 5
 SEED = 0

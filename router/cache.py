@@ -35,9 +35,10 @@ import faiss
 import numpy as np
 
 from router.cache_guard import PREFILTER_STATIC_COSINE, Profile, judge_profiles, profile, redact
-from router.cache_store import CacheStore, Entry, Prompt, Slot
+from router.cache_store import Entry, Prompt, Slot
 from router.config import CacheSettings
-from router.embedding import Embedder
+from router.storage import CacheEntries
+from router.vectors import Embedder
 from router.types import ChatMessage
 
 # HNSW's graph degree and search breadth. Only neighbours at static cosine >= 0.90 matter (the
@@ -96,7 +97,7 @@ class CacheHit:
 
 
 class SemanticCache:
-    def __init__(self, settings: CacheSettings, store: CacheStore, precise: Embedder | None = None,
+    def __init__(self, settings: CacheSettings, store: CacheEntries, precise: Embedder | None = None,
                  clock: Callable[[], float] = time.time):
         self.settings = settings
         self.store = store

@@ -130,6 +130,8 @@ class Entry:
 
 
 class CacheStore:
+    """The SQLite implementation of `CacheEntries` (router/storage)."""
+
     def __init__(self, path: Path, synchronous: str = "NORMAL"):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -291,9 +293,14 @@ _ENTRY_COLUMNS = ", ".join(["entry_id", *_PROMPT_FIELDS, "answer", "category", "
                             "expires_at", "last_used", "guard_profile"])
 
 
-def _prompt_row(prompt: Prompt) -> dict:
+def check_storable(prompt: Prompt) -> None:
+    """Refuse (ValueError) a private prompt that still holds its text: every backend stores one only sealed."""
     if prompt.private and (prompt.text or not prompt.sealed):
         raise ValueError("a private prompt is stored only sealed, without its text (SemanticCache seals it)")
+
+
+def _prompt_row(prompt: Prompt) -> dict:
+    check_storable(prompt)
     return {
         "tenant_id": prompt.tenant_id,
         "scope": prompt.scope,

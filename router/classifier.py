@@ -24,8 +24,9 @@ import numpy as np
 import yaml
 
 from router.categories import CATEGORIES, SECURITY_CRITICAL
-from router.embedding import Embedder, unit_rows
+from router.vectors import Embedder, unit_rows
 from router.security_detector import DEFAULT_SECURITY_THRESHOLD, SecurityDetector
+from router.tokens import CHARS_PER_TOKEN
 
 # Mean of the k best similarities: one near-duplicate exemplar should not decide alone, yet a
 # category made of several tight clusters (e.g. chat: greetings, support, role play) is not
@@ -345,7 +346,7 @@ def _complexity(window: str, length_chars: int, category: str) -> float:
     Markers are counted in the rule window only: a prompt long enough to be cut has reached their
     caps long before; its length is taken whole.
     """
-    tokens = length_chars / 4  # the usual ~4 characters per token; exactness does not matter here
+    tokens = length_chars / CHARS_PER_TOKEN  # exactness does not matter here
     length = _LENGTH_SHARE * min(1.0, math.log1p(tokens / 20) / math.log1p(_LENGTH_FULL_TOKENS / 20))
     steps = min(_STEP_CAP, _STEP_WEIGHT * len(_STEP_MARKERS.findall(window)))
     constraints = min(_CONSTRAINT_CAP, _CONSTRAINT_WEIGHT * len(_CONSTRAINT_MARKERS.findall(window)))

@@ -1,4 +1,5 @@
-"""The `banditroute` command: serve, route, feedback, and the demo and benchmarks."""
+"""The `banditroute` command: serve, route, feedback, admin and reports; the simulator adds the demo and
+the benchmarks (simulator/commands.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,6 +63,9 @@ def configure_logging(level: str, form: str) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
+COMMANDS_GROUP = "banditroute.commands"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="banditroute",
@@ -85,14 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stats(commands)
     _add_export(commands)
     _add_logs(commands)
-    _add_demo(commands)
-    _add_simulate(commands)
-    _add_replay(commands)
-    _add_perf(commands)
-    _add_loadtest(commands)
-    _add_cache_eval(commands)
     _add_security(commands)
-    _add_ope_study(commands)
+    # The benchmarks (demo, simulate, replay, ...) live in the simulator, which depends on the router and
+    # not the other way round: it registers its commands under this entry-point group (pyproject.toml).
+    for entry_point in entry_points(group=COMMANDS_GROUP):
+        entry_point.load()(commands)
     return parser
 
 
@@ -101,7 +103,7 @@ _TLS_OPTIONS = {"tls": "BANDITROUTE_TLS", "ca_file": "BANDITROUTE_CA_FILE", "cli
                 "client_key": "BANDITROUTE_CLIENT_KEY"}
 
 
-def _add_tls_options(p) -> None:
+def add_tls_options(p) -> None:
     """The options of every command that calls a server at --addr."""
     p.add_argument("--tls", action="store_true", help="speak TLS, trusting the system's CA certificates unless "
                    "--ca-file is given (default: plain text, or $BANDITROUTE_TLS=1)")
@@ -199,7 +201,7 @@ def _add_route(commands) -> None:
     p = commands.add_parser("route", help="ask a running service which model should answer a prompt",
                             description="Route one prompt and print the decision as JSON.")
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    _add_tls_options(p)
+    add_tls_options(p)
     p.add_argument("--tenant", default="default", help="tenant id (default 'default')")
     p.add_argument("--prompt", help="the user message; read from stdin when absent")
     p.add_argument("--system", default="", help="system prompt")
@@ -235,7 +237,7 @@ def _add_feedback(commands) -> None:
     p = commands.add_parser("feedback", help="report the quality of a routed call",
                             description="Send feedback for a decision and print the reward learned.")
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    _add_tls_options(p)
+    add_tls_options(p)
     p.add_argument("--decision-id", required=True, help="the decision_id that route returned")
     p.add_argument("--quality", type=float, help="quality of the answer in [0, 1] (required unless --error)")
     p.add_argument("--input-tokens", type=int, help="actual input tokens (the estimate otherwise)")
@@ -263,7 +265,7 @@ def _add_cache(commands) -> None:
     invalidate = actions.add_parser("invalidate", help="drop every cached answer of a tenant",
                                     description="Drop every cached answer of a tenant and print how many there were.")
     invalidate.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    _add_tls_options(invalidate)
+    add_tls_options(invalidate)
     invalidate.add_argument("--tenant", required=True, help="tenant id")
     invalidate.set_defaults(run=lambda args: _call(
         args.addr, lambda client: {"entries_removed": client.invalidate_cache(args.tenant)}))
@@ -342,7 +344,7 @@ def _yaml_list(path: Path) -> list:
 def _add_service_and_tenant(p) -> None:
     """The options every tenant administration or report command takes."""
     p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    _add_tls_options(p)
+    add_tls_options(p)
     p.add_argument("--tenant", required=True, help="tenant id")
 
 
@@ -475,193 +477,6 @@ def _logs_export(args) -> int:
     return 0
 
 
-def _add_demo(commands) -> None:
-    p = commands.add_parser("demo", help="start a server, drive it with synthetic traffic and show what it learns",
-                            description="Start the service on embedded defaults in a temporary data directory, "
-                            "send synthetic prompts over gRPC with quality feedback from a simulated world, and "
-                            "report what it routed, what it learned and what it saved against always using the "
-                            "premium model.")
-    p.add_argument("--requests", type=int, default=2000, help="number of prompts (default 2000)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the traffic and the world (default 7)")
-    p.add_argument("--cost-weight", type=float, default=None, help="λ for every request (service default otherwise)")
-    p.add_argument("--data-dir", type=Path, help="keep the server's data here instead of a temporary directory")
-    p.set_defaults(run=_demo)
-
-
-def _demo(args) -> int:
-    from simulator.demo import run_demo
-
-    return run_demo(args.requests, args.seed, args.cost_weight, args.data_dir)
-
-
-def _add_simulate(commands) -> None:
-    from simulator.scenarios import SCENARIOS
-
-    p = commands.add_parser("simulate", help="benchmark the bandit against baselines on synthetic traffic",
-                            description="Run the bandit and the baselines (random, always-premium, always-cheapest, "
-                            "static rules, oracle) on the same synthetic traffic; print a table, write the JSON, "
-                            "plots beside it, and an MLflow run in mlruns/.")
-    p.add_argument("--scenario", default="steady", choices=sorted(SCENARIOS), help="what changes mid-run (default steady)")
-    p.add_argument("--requests", type=int, default=10_000, help="prompts in the stream (default 10000)")
-    p.add_argument("--seed", type=int, default=1, help="seed of traffic, world and exploration (default 1)")
-    p.add_argument("--cost-weight", type=float, help="λ for every request (the service default otherwise)")
-    p.add_argument("--cache", action="store_true", help="send each answer's text with the feedback, so the "
-                   "bandit's service answers repeats and paraphrases from its semantic cache (baselines have none)")
-    p.add_argument("--json", type=Path, default=Path("runs/simulate.json"), help="where to write the results")
-    p.add_argument("--addr", help="drive a running server at HOST:PORT instead of an in-process one; start it "
-                   "with learner.seed equal to --seed and an empty data dir to get the in-process results")
-    _add_tls_options(p)
-    _add_embedding_option(p)
-    p.set_defaults(run=_simulate)
-
-
-def _simulate(args) -> int:
-    from simulator.simulate import run_simulate
-
-    return run_simulate(args.scenario, args.requests, args.seed, args.json, args.cost_weight, args.addr,
-                        args.embedding, args.config, args.cache)
-
-
-def _add_replay(commands) -> None:
-    from simulator.datasets import ROUTING_DEV
-    from simulator.replay import DEFAULT_COST_WEIGHTS, DEFAULT_EXTRA_POINTS, DEFAULT_WORKERS
-
-    p = commands.add_parser("replay", help="replay real labelled data with bandit feedback; RouteLLM's metrics",
-                            description="Stream the prompts of a labelled CSV through the router in a seeded order, "
-                            "revealing only the chosen model's quality, once per value of λ; report APGR, CPT(50%%) "
-                            "and CPT(80%%) per source.")
-    p.add_argument("--data", type=Path, default=ROUTING_DEV, help=f"CSV: id,source,subject,prompt,<one quality "
-                   f"column per model> (default {ROUTING_DEV})")
-    p.add_argument("--seed", type=int, default=1, help="seed of the order and of exploration (default 1)")
-    p.add_argument("--cost-weights", type=float, nargs="+", default=list(DEFAULT_COST_WEIGHTS), metavar="λ",
-                   help=f"values of λ to sweep first (default {' '.join(map(str, DEFAULT_COST_WEIGHTS))})")
-    p.add_argument("--extra-points", type=int, default=DEFAULT_EXTRA_POINTS, metavar="N",
-                   help="then N more values of λ, each where the strong-call share jumps most "
-                   f"(default {DEFAULT_EXTRA_POINTS})")
-    p.add_argument("--model", action="append", default=[], metavar="COLUMN=MODEL",
-                   help="map a quality column to a replay model id")
-    p.add_argument("--json", type=Path, default=Path("runs/replay.json"), help="where to write the results")
-    p.add_argument("--addr", help="replay against a running server at HOST:PORT (one λ only: each λ needs a "
-                   "fresh learner); start it with registry_path simulator/replay_models.yaml")
-    _add_tls_options(p)
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
-                   help="replay up to N values of λ at once, one process each; the results do not depend on it "
-                   f"(default {DEFAULT_WORKERS}, from the CPU count)")
-    _add_embedding_option(p)
-    p.set_defaults(run=_replay)
-
-
-def _replay(args) -> int:
-    from simulator.replay import run_replay
-
-    if _missing(args.data):
-        return 2
-    if args.workers < 1:
-        print(f"error: --workers must be at least 1, not {args.workers}", file=sys.stderr)
-        return 2
-    model_map = dict(pair.split("=", 1) for pair in args.model)
-    return run_replay(args.data, args.seed, args.json, tuple(args.cost_weights), model_map, args.embedding,
-                      args.addr, args.config, args.extra_points, args.workers)
-
-
-def _missing(data: Path) -> bool:
-    """Say so when a data file is absent; the default ones are the shared data beside a checkout."""
-    if data.exists():
-        return False
-    print(f"error: {data} does not exist (the shared data sits in ../shared/data beside a checkout)", file=sys.stderr)
-    return True
-
-
-def _add_embedding_option(p) -> None:
-    p.add_argument("--config", type=Path, help="service configuration (YAML, as for serve) of the in-process "
-                   "service: learner and reading settings to benchmark")
-    p.add_argument("--embedding", choices=["static", "minilm"],
-                   help="prompt embedding of the in-process service, overriding the config: the distilled static "
-                   "table (the default) or the full MiniLM (its vectors are cached on disk between runs)")
-
-
-def _add_perf(commands) -> None:
-    p = commands.add_parser("perf", help="measure where Route's time goes and how much load a server takes",
-                            description="In one run: the MiniLM forward (the floor) and the static embedding, Route "
-                            "in process, Route over gRPC one call at a time (p50/p95/p99), Route throughput at 8 and "
-                            "32 clients, Feedback per second, the server's resident memory, and semantic-cache "
-                            "lookups at 10,000 and 100,000 entries. Prompts of at most 64 tokens.")
-    p.add_argument("--requests", type=int, default=500, help="timed Route calls one at a time (default 500)")
-    p.add_argument("--seconds", type=float, default=15, help="seconds of load at each client count (default 15)")
-    p.add_argument("--feedbacks", type=int, default=2000, help="Feedback calls in the burst (default 2000)")
-    p.add_argument("--cache-sizes", type=int, nargs="*", default=[10_000, 100_000],
-                   help="cache entries to time lookups at (default 10000 100000; none to skip)")
-    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.set_defaults(run=_perf)
-
-
-def _perf(args) -> int:
-    from simulator.perf import run_perf
-
-    return run_perf(args.requests, args.json, args.seconds, tuple(args.cache_sizes), args.feedbacks)
-
-
-def _add_loadtest(commands) -> None:
-    p = commands.add_parser("loadtest", help="load a running server and report throughput, latency and errors",
-                            description="Drive a running server with C concurrent clients, each routing synthetic "
-                            "prompts and feeding back a share of the decisions, and print per call type the "
-                            "throughput, p50/p95/p99/max latency and the errors by gRPC status code.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
-    p.add_argument("--clients", type=_at_least_one, default=32, help="concurrent clients (default 32)")
-    p.add_argument("--rps", type=float, default=0, help="target Route calls per second over all clients, sent on "
-                   "schedule whatever the answers' speed; 0: each client as fast as it is answered (default)")
-    p.add_argument("--duration", type=float, default=60, help="seconds (default 60)")
-    p.add_argument("--feedback-share", type=float, default=0.5, help="share of decisions fed back (default 0.5)")
-    p.add_argument("--distinct", type=_at_least_one, default=1000, help="distinct prompts to cycle through (default 1000); "
-                   "as many as the run sends makes every Route a first sight, with nothing remembered")
-    p.add_argument("--json", type=Path, help="also write the report to this JSON file")
-    p.set_defaults(run=_loadtest)
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
-    return value
-
-
-def _loadtest(args) -> int:
-    from simulator.loadtest import loadtest_command
-
-    return loadtest_command(args.addr, args.clients, args.rps, args.duration, args.feedback_share,
-                            os.environ.get("BANDITROUTE_API_KEY"), args.json, args.distinct)
-
-
-
-def _add_cache_eval(commands) -> None:
-    from simulator.datasets import CACHE_PAIRS_DEV
-
-    p = commands.add_parser("cache-eval", help="measure the semantic cache on labelled question pairs",
-                            description="Store every text_a of a pairs file as a cached prompt of one tenant, look up "
-                            "every text_b, and report duplicate recall, false-hit rate and precision for the guarded "
-                            "cache and for plain cosine at the same threshold, with lookup latency.")
-    p.add_argument("--pairs", type=Path, default=CACHE_PAIRS_DEV,
-                   help=f"JSON list of {{text_a, text_b, label}} (default {CACHE_PAIRS_DEV})")
-    p.add_argument("--json", type=Path, default=Path("runs/cache-eval.json"), help="where to write the results")
-    p.add_argument("--threshold", type=float, help="similarity threshold (the configured one otherwise)")
-    p.add_argument("--config", type=Path, help="service configuration (YAML): cache and reading settings")
-    p.add_argument("--scale", type=int, nargs="+", metavar="N",
-                   help="also measure lookup latency and memory with N entries in one tenant's cache (e.g. 10000 100000)")
-    p.set_defaults(run=_cache_eval)
-
-
-def _cache_eval(args) -> int:
-    from simulator.cache_eval import run_cache_eval
-
-    if _missing(args.pairs):
-        return 2
-    return run_cache_eval(args.pairs, args.json, args.config, args.threshold, args.scale)
-
-
-
 def _add_security(commands) -> None:
     p = commands.add_parser("security-eval", help="measure the security flag on labelled prompts",
                             description="Read every text of a JSONL file as Route does (the configured reader, "
@@ -700,28 +515,6 @@ def _security_train(args) -> int:
     from router.security_eval import run_security_train
 
     return run_security_train(args.shared_data, args.out_dir, args.json, args.threshold)
-
-
-def _add_ope_study(commands) -> None:
-    p = commands.add_parser("ope-study", help="measure the off-policy estimators where the truth is known",
-                            description="Log synthetic traffic under the service's exploration, estimate several "
-                            "target policies' mean quality with IPS, SNIPS, DR and DM, and report per estimator and "
-                            "log size how often the 95%% interval covered the true value and the mean absolute error.")
-    p.add_argument("--seeds", type=int, default=20, help="independent logs per size (default 20)")
-    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 50_000], metavar="N",
-                   help="logged events (default 1000 10000 50000)")
-    p.add_argument("--feedbacks", type=int, default=1000, help="the logging policy explores as the service does "
-                   "after this many feedbacks (γ = gamma_scale·√(feedbacks+1); default 1000)")
-    p.add_argument("--floor", type=float, help="the logging policy's minimum probability per model "
-                   "(default: the service's learner.min_probability)")
-    p.add_argument("--json", type=Path, default=Path("runs/ope-study.json"), help="where to write the results")
-    p.set_defaults(run=_ope_study)
-
-
-def _ope_study(args) -> int:
-    from simulator.ope_study import run_ope_study
-
-    return run_ope_study(args.seeds, args.sizes, args.feedbacks, args.floor, args.json)
 
 
 if __name__ == "__main__":

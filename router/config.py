@@ -242,6 +242,10 @@ class Settings(Strict):
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     learner: LearnerSettings = Field(default_factory=LearnerSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    storage: Literal["sqlite", "memory"] = Field(
+        "sqlite", description="where the decision log, cache entries, rules and budgets are kept: sqlite, a file "
+        "each under data_dir; memory, they live and die with the process (tests, trials)"
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
     )

@@ -9,22 +9,12 @@ import threading
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from router.vectors import EMBEDDING_DIM, Embedder, cache_dir
+
 log = logging.getLogger(__name__)
-
-EMBEDDING_DIM = 384
-
-
-class Embedder(Protocol):
-    dim: int
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-norm float32 vectors, one row per text."""
-        ...
-
 
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the packaged weights, run by ONNX Runtime; loaded once, shared by all threads.
@@ -117,17 +107,6 @@ _PROBES = [
     "Wie spät ist es in Tokio? 東京は今何時ですか",
     " ".join(["The quarterly report shows revenue growth across every region."] * 40),
 ]
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Each row scaled to unit length; an all-zero row (a text with no known token) stays zero."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
-
-
-def cache_dir() -> Path:
-    """Where what is computed once from the packaged model is kept (the user's cache)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "banditroute"
 
 
 def _export(model, path: Path) -> None:

@@ -15,8 +15,7 @@ the first `max_tenants` distinct tenants get a label value of their own; later o
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram, PlatformCollector, ProcessCollector,
                                start_http_server)
@@ -25,10 +24,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, RestrictedRegistry
 from prometheus_client.samples import Sample
 
+from router.budgets import Budgets
 from router.types import Decision, FeedbackRecord
-
-if TYPE_CHECKING:
-    from router.service import RouterService
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600)
@@ -81,9 +78,9 @@ class ServiceMetrics:
         """One gRPC method's series, made now at zero so a dashboard's rate() sees the method from the start."""
         return RpcMetrics(self, (grpc_type, service, method))
 
-    def watch(self, service: RouterService) -> None:
-        """Read the budgets' remaining room and the learner's updates from `service` at each scrape."""
-        self.registry.register(_ServiceState(service, self._tenant))
+    def watch(self, budgets: Budgets, clock: Callable[[], float], learner_updates: Callable[[], int]) -> None:
+        """Read the budgets' remaining room and the learner's updates at each scrape."""
+        self.registry.register(_ServiceState(budgets, clock, learner_updates, self._tenant))
 
     def serve(self, port: int, host: str) -> int:
         """Expose /metrics over HTTP; the port it listens on (`port` 0 picks a free one)."""
@@ -154,22 +151,24 @@ def _copy(family: Metric, samples: list[Sample]) -> Metric:
 
 
 class _ServiceState(Collector):
-    def __init__(self, service: RouterService, tenant: TenantLabels):
-        self._service = service
+    def __init__(self, budgets: Budgets, clock: Callable[[], float], learner_updates: Callable[[], int],
+                 tenant: TenantLabels):
+        self._budgets = budgets
+        self._clock = clock
+        self._learner_updates = learner_updates
         self._tenant = tenant
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        service = self._service
         remaining = GaugeMetricFamily("banditroute_budget_remaining_usd", "What a budget has left this period",
                                       labels=["tenant", "team", "project", "period"])
-        now = service.clock()
-        for tenant_id in list(service.budgets.limits):  # SetBudgets may add one meanwhile
+        now = self._clock()
+        for tenant_id in list(self._budgets.limits):  # SetBudgets may add one meanwhile
             tenant = self._tenant(tenant_id)
             if tenant != tenant_id:
                 continue  # past the cap: budgets of different tenants summed would tell nothing
-            for status in service.budgets.statuses(tenant_id, now):
+            for status in self._budgets.statuses(tenant_id, now):
                 limit = status.limit
                 remaining.add_metric([tenant, limit.team or "", limit.project or "", limit.period], status.remaining)
         yield remaining
         yield CounterMetricFamily("banditroute_learner_updates", "Outcomes the bandit has learned",
-                                  value=service.learner.updates)
+                                  value=self._learner_updates())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from router.classifier import Classification, Classifier
-from router.embedding import Embedder
+from router.vectors import Embedder
 
 
 @dataclass(frozen=True)

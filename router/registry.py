@@ -116,6 +116,11 @@ class Registry:
     def __getitem__(self, model_id: str) -> ModelSpec:
         return self._models[model_id] if model_id in self._models else self._plans[model_id]
 
+    def get(self, model_id: str) -> ModelSpec | None:
+        """The model or plan of that id, or None: a logged decision or cache entry may name a model
+        the registry no longer holds."""
+        return self._models.get(model_id) or self._plans.get(model_id)
+
     @property
     def plans(self) -> list[ModelSpec]:
         """The draft→review plans as choices (see plan_arm)."""

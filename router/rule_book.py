@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from router.errors import FailedPrecondition, InvalidArgument, NotFound
 from router.registry import Registry
-from router.rule_store import RuleStore
 from router.rules import Facts, Outcome, Rule, check_models, evaluate, parse_rule
+from router.storage import RuleCount, TenantDocuments
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,6 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class RuleCount:
-    matched: int  # requests whose facts met the rule's conditions
-    applied: int  # of those, the ones its action shaped
-    last_matched_at: float | None
-
-
-@dataclass(frozen=True)
 class RuleState:
     """A rule as an admin lists it."""
 
@@ -42,7 +35,7 @@ class RuleState:
 
 
 class RuleBook:
-    def __init__(self, config_rules: dict[str, list[Rule]], store: RuleStore, registry: Registry):
+    def __init__(self, config_rules: dict[str, list[Rule]], store: TenantDocuments, registry: Registry):
         self._store = store
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Entry]] = {}
@@ -51,8 +44,8 @@ class RuleBook:
                 check_models(rule, registry)  # a config naming an unknown model does not start
                 self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, CONFIG)
         for tenant_id, stored in store.all().items():
-            for doc, since in stored:
-                self._load_stored(tenant_id, doc, since, registry)
+            for document in stored.values():
+                self._load_stored(tenant_id, document.body, document.updated_at, registry)
         self._ordered: dict[str, tuple[Rule, ...]] = {t: self._order(t) for t in self._entries}
 
     def _load_stored(self, tenant_id: str, doc: dict, since: float, registry: Registry) -> None:

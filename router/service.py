@@ -23,17 +23,16 @@ from router.config import Settings
 from router.metrics import ServiceMetrics
 from router.reading import PromptReader, Reading
 from router.anomalies import SpendAnomalyDetector
-from router.budget_store import BudgetStore
 from router.budgets import BudgetStatus, Budgets, month_start, parse_budgets
 from router.policy import candidate_models, escalation, reason_for, steer, within_budget
 from router.report import Stats, figures, grouped
 from router.rule_book import RuleBook, RuleState
-from router.rule_store import RuleStore
 from router.rules import Facts, Outcome, Rule
 from router.registry import ModelSpec, Registry, normalised_costs
 from router.cache import CacheHit, SemanticCache, conversation_key, scope_of
-from router.cache_store import CacheStore, Prompt
-from router.store import DecisionLog, SQLiteDecisionLog
+from router.cache_store import Prompt
+from router.storage import TENANT_BUDGETS, DecisionLog, TenantDocuments
+from router.storage.backends import open_storage
 from router.tokens import estimate_tokens
 from router.types import (BudgetMode, CacheAnswer, Context, Decision, FeedbackRecord, FeedbackRequest, LedgerEntry,
                           Reason, RouteRequest, RuleMatch)
@@ -58,7 +57,7 @@ class RouterService:
         decision_log: DecisionLog,
         snapshots: SnapshotStore,
         rules: RuleBook,
-        budget_store: BudgetStore,
+        budget_store: TenantDocuments,
         cache: SemanticCache | None = None,
         clock: Callable[[], float] = time.time,
         rebuild_learner: bool = False,
@@ -75,7 +74,7 @@ class RouterService:
         self.clock = clock  # tests run the service on simulated time (budget periods, reservations, alerts)
         self.budget_store = budget_store
         self.budgets = Budgets.from_settings(
-            settings, {tenant: parse_budgets(docs) for tenant, docs in budget_store.all().items()})
+            settings, {tenant: parse_budgets(docs[TENANT_BUDGETS].body) for tenant, docs in budget_store.all().items()})
         a = settings.anomalies
         self.anomalies = SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd)
         self._restore_spending()
@@ -86,7 +85,7 @@ class RouterService:
         self._learned_seq = self._snapshot_seq
         self.policy = BanditPolicy(learner, settings.learner)
         self.metrics = ServiceMetrics(settings.metrics_max_tenants)
-        self.metrics.watch(self)
+        self.metrics.watch(self.budgets, clock, lambda: self.learner.updates)
         # One lock orders feedback: the log's sequence is the order of learning, so replay after a
         # crash rebuilds exactly the state the learner had.
         self._feedback_lock = threading.Lock()
@@ -173,7 +172,7 @@ class RouterService:
             allowed, mode = within_budget(steered, context, check, security, tenant.security_overdraft)
             narrowed = Situation(context, tuple(allowed), situation.cost_weight)
             if escalating is not None:
-                below = self.registry[escalating.model] if escalating.model in self.registry else None
+                below = self.registry.get(escalating.model)
                 choice = deterministic(narrowed, *escalation(allowed, below, context.category))
             elif steered.routed:
                 choice = deterministic(narrowed, 0, list(range(len(allowed))))
@@ -211,7 +210,7 @@ class RouterService:
                            now: float, rule_matches: tuple[RuleMatch, ...]) -> Decision:
         """A decision of its own kind: nothing to call, nothing for the bandit to learn, nothing to reserve."""
         entry, context = hit.entry, situation.context
-        writer = self.registry[entry.model] if entry.model in self.registry else None
+        writer = self.registry.get(entry.model)
         saved = writer.cost(context.input_tokens, context.output_tokens) if writer else 0.0
         decision = self._decision(
             request, situation, False, entry.model, writer.provider if writer else "", decision_id, now,
@@ -263,8 +262,9 @@ class RouterService:
 
     def _facts(self, request: RouteRequest, context: Context, security: bool, now: float) -> Facts:
         asked = request.requested_model
+        spec = self.registry.get(asked)
         return Facts.at(
-            now, model=asked, provider=self.registry[asked].provider if asked in self.registry else "",
+            now, model=asked, provider=spec.provider if spec else "",
             category=context.category, security=security, input_tokens=context.input_tokens,
             complexity=context.complexity, prompt=request.conversation_text, **vars(request.metadata),
         )
@@ -456,7 +456,10 @@ class RouterService:
         validate_tenant_id(tenant_id, self.settings)
         budgets, now = parse_budgets(docs), self.clock()
         stored = [b.model_dump(exclude_none=True) for b in budgets]
-        self.budget_store.put(tenant_id, stored, now)
+        if stored:
+            self.budget_store.put(tenant_id, TENANT_BUDGETS, stored, now)
+        else:
+            self.budget_store.delete(tenant_id, TENANT_BUDGETS)
         month = self.log.ledger(tenant_id, month_start(now), math.inf)
         self.budgets.replace(tenant_id, self.settings.tenant(tenant_id).budgets + budgets, month, now)
         log.info("budgets of tenant %s set: %s", tenant_id, stored)
@@ -490,7 +493,7 @@ class RouterService:
         output_tokens = request.output_tokens if request.output_tokens is not None else decision.estimated_output_tokens
         quality = 0.0 if request.error or request.not_called else float(request.quality)
         candidates = [self.registry[m] for m in decision.candidates if m in self.registry]
-        chosen = self.registry[decision.model] if decision.model in self.registry else None
+        chosen = self.registry.get(decision.model)
         reported = request.input_tokens is not None or request.output_tokens is not None
         unbilled = request.not_called or (request.error and not reported)
         if unbilled:
@@ -576,27 +579,28 @@ class RouterService:
 
 def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None,
                  clock: Callable[[], float] = time.time, rebuild_learner: bool = False) -> RouterService:
-    """A service on the embedded defaults: the SQLite log, learner snapshots and cache under data_dir."""
-    data_dir = Path(settings.data_dir)
+    """A service on the stores `settings.storage` names (SQLite files under data_dir by default), with
+    learner snapshots under data_dir."""
+    registry = registry or Registry.from_yaml(settings.registry_path)
+    storage = open_storage(settings)
     cache = None
-    if settings.cache.enabled:
-        cache = SemanticCache(settings.cache, CacheStore(data_dir / "cache.sqlite"), reader.precise_embedder)
+    if storage.cache is not None:
+        cache = SemanticCache(settings.cache, storage.cache, reader.precise_embedder)
         # Every tenant the cache holds text of, named in the config or not: default_keep_prompt_text
         # false must seal what tenants the config does not name stored before.
         for tenant_id in cache.tenants_with_text():
             if not settings.tenant(tenant_id).keep_prompt_text and (sealed := cache.redact_tenant(tenant_id)):
                 log.info("tenant %s keeps no prompt text: %d cached prompt(s) stored before were sealed",
                          tenant_id, sealed)
-    registry = registry or Registry.from_yaml(settings.registry_path)
     config_rules = {tenant_id: tenant.rules for tenant_id, tenant in settings.tenants.items()}
     return RouterService(
         settings=settings,
         registry=registry,
         reader=reader,
-        decision_log=SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous),
-        snapshots=SnapshotStore(data_dir / "snapshots", settings.learner.keep_snapshots),
-        rules=RuleBook(config_rules, RuleStore(data_dir / "rules.sqlite"), registry),
-        budget_store=BudgetStore(data_dir / "budgets.sqlite"),
+        decision_log=storage.decisions,
+        snapshots=SnapshotStore(Path(settings.data_dir) / "snapshots", settings.learner.keep_snapshots),
+        rules=RuleBook(config_rules, storage.rules, registry),
+        budget_store=storage.budgets,
         cache=cache,
         clock=clock,
         rebuild_learner=rebuild_learner,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.embedding import EMBEDDING_DIM, cache_dir, unit_rows
+from router.vectors import EMBEDDING_DIM, cache_dir, unit_rows
 
 log = logging.getLogger(__name__)
 

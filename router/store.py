@@ -1,7 +1,7 @@
 """The decision log: every decision before its answer leaves, every feedback once. SQLite in WAL.
 
-The service talks to `DecisionLog`; only this module knows SQL, so PostgreSQL can take its place
-when one machine is outgrown.
+The service talks to `DecisionLog` (router/storage); only this module knows the log's SQL, so
+PostgreSQL can take its place when one machine is outgrown.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from router.anomalies import Alert
-from router.errors import AlreadyExists, NotFound, RouterError
-from router.rule_book import RuleCount
+from router.errors import RouterError
 from router.sqlite import add_missing_columns, connect, storage_writes
+from router.storage import RuleCount, already_answered, not_in_log
 from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
 
 SCHEMA = """
@@ -106,41 +105,6 @@ CREATE TABLE IF NOT EXISTS log_identity (
 """
 
 
-class DecisionLog(Protocol):
-    def record_decision(self, decision: Decision, context: Context) -> None: ...
-
-    def decision(self, decision_id: str) -> tuple[Decision, Context]: ...
-
-    def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]: ...
-
-    def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
-                            at: float) -> None: ...
-
-    def record_feedback(self, records: list[FeedbackRecord]) -> list[int | RouterError]: ...
-
-    def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]: ...
-
-    def awaiting_feedback(self) -> int: ...
-
-    def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]: ...
-
-    def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
-
-    def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount: ...
-
-    def record_alert(self, alert: Alert) -> None: ...
-
-    def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
-
-    def identity(self) -> str: ...
-
-    def last_feedback_seq(self) -> int: ...
-
-    def check_writable(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
 class SQLiteDecisionLog:
     """One connection behind a lock for writes and reports: SQLite serialises writers anyway.
 
@@ -202,7 +166,7 @@ class SQLiteDecisionLog:
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
         found = self.decisions([decision_id])
         if decision_id not in found:
-            raise NotFound(f"decision {decision_id!r} is not in the log")
+            raise not_in_log(decision_id)
         return found[decision_id]
 
     def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]:
@@ -235,18 +199,15 @@ class SQLiteDecisionLog:
                 f"INSERT INTO feedback ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
-                return AlreadyExists(self._why_answered(record.decision_id))
-            return NotFound(f"decision {record.decision_id!r} is not in the log")
+                return already_answered(record.decision_id, self._answered_by_expiry(record.decision_id))
+            return not_in_log(record.decision_id)
         self._db.execute("UPDATE decisions SET awaiting_feedback = NULL WHERE decision_id = ?", (record.decision_id,))
         return int(cursor.lastrowid)
 
-    def _why_answered(self, decision_id: str) -> str:
+    def _answered_by_expiry(self, decision_id: str) -> bool:
         expired, = self._db.execute("SELECT COALESCE(expired, 0) FROM feedback WHERE decision_id = ?",
                                     (decision_id,)).fetchone()
-        if expired:
-            return (f"decision {decision_id!r} expired without feedback and was learned with its tenant's "
-                    "expired_quality; late feedback is not learned twice")
-        return f"decision {decision_id!r} already has feedback"
+        return bool(expired)
 
     def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]:
         """Mark up to `limit` of the oldest decisions made before `before` that still await feedback

@@ -23,7 +23,7 @@ from router.cache_guard import DEFAULT_THRESHOLD
 from router.cache_store import CacheStore, Prompt
 from router.config import CacheSettings
 from router.config_check import check_config
-from router.embedding import Embedder
+from router.vectors import Embedder
 from router.types import ChatMessage
 from simulator.traffic import TrafficGenerator
 

@@ -191,8 +191,9 @@ def _serve_from_cache(trace: Trace, tally: CacheTally, routed, prompt: Synthetic
     tally.hits += 1
     tally.exact += routed.cache_similarity >= 1.0
     tally.false_hits += not right
-    if routed.model in stage.registry:
-        tally.saved_usd += stage.registry[routed.model].cost(prompt.input_tokens, prompt.output_tokens)
+    writer = stage.registry.get(routed.model)
+    if writer:
+        tally.saved_usd += writer.cost(prompt.input_tokens, prompt.output_tokens)
     # The caller grades what it was served (when it reports back): a wrong answer grades 0 and is evicted.
     grade = stage.world.observe(routed.model, prompt) if right else 0.0
     if grade is not None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from router.categories import CATEGORIES, DEFAULT_OUTPUT_TOKENS, SECURITY_CRITICAL
+from router.tokens import CHARS_PER_TOKEN
 
 # About one prompt in ten sits between two categories, its true category being one of them.
 AMBIGUOUS_SHARE = 0.10
@@ -43,7 +44,6 @@ LEVEL_FLOOR = 0.05
 OUTPUT_SIGMA = 0.4
 # Below every registered model's max_output_tokens, so any model can take any prompt.
 MAX_OUTPUT_TOKENS = 8000
-CHARS_PER_TOKEN = 4
 # Most callers send the bare request; a paraphrase is more often reworded with a greeting or thanks.
 NEW_POLITE_SHARE = 0.3
 # distinct_prompts draws at most this many prompts per one it must return.

@@ -87,10 +87,6 @@ class World:
         self._rng = np.random.default_rng(seed)
         self._base = {model: dict(scores) for model, scores in BASE_QUALITY.items()}
 
-    def base_scores(self, model_id: str) -> dict[str, float]:
-        """The model's per-category base scores as they stand now (after any degrade)."""
-        return dict(self._scores(model_id))
-
     def expected_quality(self, model_id: str, prompt: SyntheticPrompt) -> float:
         base = self._scores(model_id)[prompt.category]
         return float(np.clip(1.0 - (1.0 - base) * shortfall_scale(prompt.difficulty), 0.0, 1.0))

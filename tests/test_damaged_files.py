@@ -14,15 +14,16 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from router.budget_store import BudgetStore
 from router.cli import main
 from router.errors import CannotStart
-from router.rule_store import RuleStore
 from router.sqlite import DamagedFile
+from router.storage import BUDGETS, RULES
+from router.storage.documents import SQLiteDocuments
 from router.store import SQLiteDecisionLog
 from router.types import FeedbackRequest
 from tests.conftest import user_request
@@ -55,7 +56,8 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
 
 # How each store opens its file, as the service does at start.
 STORES: dict[str, Callable[[Path], object]] = {
-    "decisions.sqlite": SQLiteDecisionLog, "rules.sqlite": RuleStore, "budgets.sqlite": BudgetStore}
+    "decisions.sqlite": SQLiteDecisionLog, "rules.sqlite": partial(SQLiteDocuments, kind=RULES),
+    "budgets.sqlite": partial(SQLiteDocuments, kind=BUDGETS)}
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +109,8 @@ def test_a_damaged_state_file_is_refused_at_open_naming_it(sound_data_dir, tmp_p
 def test_a_sound_file_opens_and_keeps_what_it_held(sound_data_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(sound_data_dir, data_dir)
-    assert len(RuleStore(data_dir / "rules.sqlite").all()["acme"]) == 30
-    assert set(BudgetStore(data_dir / "budgets.sqlite").all()) == {"acme", "globex", "initech"}
+    assert len(SQLiteDocuments(data_dir / "rules.sqlite", RULES).all()["acme"]) == 30
+    assert set(SQLiteDocuments(data_dir / "budgets.sqlite", BUDGETS).all()) == {"acme", "globex", "initech"}
     log = SQLiteDecisionLog(data_dir / "decisions.sqlite")
     assert len(list(log.feedback_after(0))) == 40
     log.close()
@@ -117,7 +119,7 @@ def test_a_sound_file_opens_and_keeps_what_it_held(sound_data_dir, tmp_path):
 def test_a_state_file_that_cannot_be_opened_at_all_is_said_plainly(tmp_path):
     (tmp_path / "rules.sqlite").mkdir()  # a directory where the file should be
     with pytest.raises(CannotStart, match=r"rules\.sqlite cannot be read as a SQLite database \(unable to open"):
-        RuleStore(tmp_path / "rules.sqlite")
+        SQLiteDocuments(tmp_path / "rules.sqlite", RULES)
 
 
 # --- through `banditroute serve` ---------------------------------------------------------------------------

@@ -61,3 +61,10 @@ def test_a_registry_refuses_unknown_tiers_duplicates_and_a_missing_baseline():
         Registry([ModelSpec(id="a", tier="mid", **spec), ModelSpec(id="a", tier="mid", **spec)], "a")
     with pytest.raises(ValueError, match="baseline"):
         Registry([ModelSpec(id="a", tier="mid", **spec)], "b")
+
+
+def test_get_finds_models_and_plans_and_none_for_an_id_it_does_not_hold(registry):
+    assert registry.get("gpt-4o-mini") is registry["gpt-4o-mini"]
+    for plan in registry.plans:
+        assert registry.get(plan.id) is registry[plan.id]
+    assert registry.get("retired-model") is None

@@ -426,9 +426,10 @@ def test_evaluate_never_raises(request_facts, decision_id):
 def test_a_tenant_may_add_at_most_max_rules_over_grpc_and_may_still_replace_one(tmp_path, registry):
     from router.errors import FailedPrecondition
     from router.rule_book import MAX_RULES, RuleBook
-    from router.rule_store import RuleStore
+    from router.storage import RULES
+    from router.storage.documents import SQLiteDocuments
 
-    book = RuleBook({}, RuleStore(tmp_path / "rules.sqlite"), registry)
+    book = RuleBook({}, SQLiteDocuments(tmp_path / "rules.sqlite", RULES), registry)
     rule = {"conditions": [{"field": "team", "op": "eq", "value": "web"}], "action": {"type": "bypass_cache"}}
     for i in range(MAX_RULES):
         book.put("acme", {"id": f"r{i}", **rule}, registry, 0.0)

@@ -1,0 +1,169 @@
+"""What the service keeps, as interfaces: one Protocol per store, and the plain data they exchange.
+
+The service talks only to these. The embedded default keeps each store in a SQLite file under
+data_dir (router/store.py, router/cache_store.py, router/storage/documents.py); router/storage/memory.py
+keeps them in memory. Both pass the same contract suite (tests/storage/test_contract.py), which a
+PostgreSQL backend will have to pass unchanged. `open_storage` (router/storage/backends.py) opens
+the one the settings name: it lives apart so that the backends, which import this module, are not
+imported by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from router.anomalies import Alert
+from router.cache_store import Entry, Prompt, Slot
+from router.errors import AlreadyExists, NotFound, RouterError
+from router.types import Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    matched: int  # requests whose facts met the rule's conditions
+    applied: int  # of those, the ones its action shaped
+    last_matched_at: float | None
+
+
+class DecisionLog(Protocol):
+    """Every decision before its answer leaves, every feedback once, in the order it was learned.
+
+    A decision reads back whole but for what is kept elsewhere: a cache answer's text (the cache
+    holds it), the rules that matched (counted by `rule_count`) and what the config says (plan,
+    quality bar)."""
+
+    def record_decision(self, decision: Decision, context: Context) -> None: ...
+
+    def decision(self, decision_id: str) -> tuple[Decision, Context]: ...
+
+    def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]: ...
+
+    def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
+                            at: float) -> None: ...
+
+    def record_feedback(self, records: list[FeedbackRecord]) -> list[int | RouterError]: ...
+
+    def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]: ...
+
+    def awaiting_feedback(self) -> int: ...
+
+    def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]: ...
+
+    def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]: ...
+
+    def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount: ...
+
+    def record_alert(self, alert: Alert) -> None: ...
+
+    def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
+
+    def identity(self) -> str: ...
+
+    def last_feedback_seq(self) -> int: ...
+
+    def check_writable(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CacheEntries(Protocol):
+    """The semantic cache's durable copy: entries, prompts waiting for their answer, ratings of
+    served hits, and the key of its sealed prompts' hashes (which must live as long as they do)."""
+
+    redaction_key: bytes
+
+    def live_slots(self, now: float) -> Iterator[tuple[Slot, np.ndarray]]: ...
+
+    def entries(self, entry_ids: list[int]) -> dict[int, Entry]: ...
+
+    def add_entry(self, prompt: Prompt, answer: str, category: str, model: str, now: float, ttl: float) -> Entry: ...
+
+    def delete_entries(self, entry_ids: list[int]) -> None: ...
+
+    def delete_tenant(self, tenant_id: str) -> None: ...
+
+    def touch(self, entry_id: int, now: float) -> None: ...
+
+    def add_pending(self, decision_id: str, prompt: Prompt, now: float) -> None: ...
+
+    def take_pending(self, decision_id: str) -> Prompt | None: ...
+
+    def forget_pending_before(self, cutoff: float) -> int: ...
+
+    def tenants_with_text(self) -> list[str]: ...
+
+    def prompts_with_text(self, tenant_id: str) -> tuple[dict[int, Prompt], dict[str, Prompt]]: ...
+
+    def seal(self, entries: dict[int, Prompt], pending: dict[str, Prompt]) -> None: ...
+
+    def add_rating(self, tenant_id: str, similarity: float, good: bool, now: float) -> None: ...
+
+    def ratings(self) -> dict[str, list[tuple[float, bool]]]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Document:
+    body: Any  # as JSON holds it: a rule's dict, a tenant's list of budgets
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A kind of document an admin puts over gRPC, and the table that keeps it. A kind without a
+    name column holds one document per tenant, named as the table: the budgets file was written so,
+    and old data directories must still open."""
+
+    table: str
+    name_column: str | None
+
+    def check_name(self, name: str) -> None:
+        if self.name_column is None and name != self.table:
+            raise ValueError(f"a tenant has one {self.table} document, named {self.table!r}, not {name!r}")
+
+
+RULES = DocumentKind("rules", name_column="rule_id")
+BUDGETS = DocumentKind("budgets", name_column=None)
+TENANT_BUDGETS = BUDGETS.table  # the name of a tenant's one document of budgets
+
+
+class TenantDocuments(Protocol):
+    """Documents of one kind that tenants' admins put over gRPC, kept so that they outlive a
+    restart; a document is its tenant's, under a name unique within the tenant."""
+
+    def all(self) -> dict[str, dict[str, Document]]: ...  # by tenant, then name
+
+    def put(self, tenant_id: str, name: str, body: Any, at: float) -> None: ...  # adds or replaces
+
+    def delete(self, tenant_id: str, name: str) -> bool: ...  # False: there was none
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Every store the service keeps its state in, from one backend."""
+
+    decisions: DecisionLog
+    cache: CacheEntries | None  # None: the cache is off
+    rules: TenantDocuments
+    budgets: TenantDocuments
+
+
+# The decision log's refusals, worded once for every backend.
+
+
+def not_in_log(decision_id: str) -> NotFound:
+    return NotFound(f"decision {decision_id!r} is not in the log")
+
+
+def already_answered(decision_id: str, expired: bool) -> AlreadyExists:
+    if expired:
+        return AlreadyExists(f"decision {decision_id!r} expired without feedback and was learned with its tenant's "
+                             "expired_quality; late feedback is not learned twice")
+    return AlreadyExists(f"decision {decision_id!r} already has feedback")
