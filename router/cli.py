@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     except CannotStart as exc:
         print(f"banditroute: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in BENCH_MODULES:
+            raise
+        # A server-only install leaves the benchmarks' libraries out: say which extra brings them.
+        print(f"banditroute: this command needs {exc.name}, which the server install leaves out: "
+              "pip install 'banditroute[bench]' (make demo and make bench install it)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -64,6 +71,7 @@ def configure_logging(level: str, form: str) -> None:
 
 
 COMMANDS_GROUP = "banditroute.commands"
+BENCH_MODULES = {"mlflow", "matplotlib", "pandas", "pyarrow", "threadpoolctl"}  # the [bench] extra
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,8 @@
 """The demo and the latency benchmark run end to end on tiny sizes (their figures are not judged here)."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -44,3 +46,29 @@ def test_loadtest_refuses_counts_below_one_by_name(flag, value, says, capsys):
         main(["loadtest", flag, value])
     assert exit_.value.code == 2
     assert f"argument {flag}: {says}" in capsys.readouterr().err
+
+
+SERVER_ONLY = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class ServerOnlyInstall(MetaPathFinder):
+    # What `pip install banditroute` without the [bench] extra leaves out.
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("mlflow", "matplotlib", "pandas", "pyarrow"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name.partition(".")[0])
+
+sys.meta_path.insert(0, ServerOnlyInstall())
+from router.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_benchmark_command_without_the_bench_extra_names_the_extra_in_one_line(tmp_path):
+    (tmp_path / "decisions.sqlite").touch()
+    done = subprocess.run([sys.executable, "-c", SERVER_ONLY, "logs", "export", "--data-dir", str(tmp_path),
+                           "--json", str(tmp_path / "out.json")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "banditroute: this command needs pandas, which the server install leaves out: "
+        "pip install 'banditroute[bench]' (make demo and make bench install it)")
