@@ -3,7 +3,7 @@ health says NOT_SERVING while writes fail and SERVING once they succeed, a SIGTE
 cleanly without its last snapshot, and nothing acknowledged is lost.
 
 In process, the log's SQLite file is capped (`PRAGMA max_page_count`: SQLite's own "database or disk is
-full"); end to end, the server runs on a 16 MB tmpfs filled by another file, which needs root (mount)."""
+full"); end to end, the server runs on a small tmpfs filled by another file, which needs root (mount)."""
 
 from __future__ import annotations
 
@@ -74,10 +74,11 @@ def test_a_snapshot_that_cannot_be_written_is_logged_and_the_feedback_stands(mak
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 16 MB tmpfs, unmounted afterwards; skipped where mounting is not allowed (not root)."""
+    """A 64 MB tmpfs, unmounted afterwards; skipped where mounting is not allowed (not root). Room enough
+    that a fast server's own files cannot fill it before the filler does (16 MB could, in 3 s of load)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     yield mount
@@ -87,11 +88,10 @@ def small_disk(tmp_path):
 def fill(disk: Path) -> Path:
     """Write a file until the disk is full; removing it gives the room back."""
     filler = disk / "filler"
-    with open(filler, "wb") as file:
-        with contextlib.suppress(OSError):
-            while True:
-                file.write(b"\0" * 65536)
-                file.flush()
+    with contextlib.suppress(OSError), open(filler, "ab") as file:
+        while True:
+            file.write(b"\0" * 65536)
+            file.flush()
     return filler
 
 
