@@ -24,7 +24,7 @@ from router.reading import build_reader
 from router.errors import (AlreadyExists, Blocked, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
                            ResourceExhausted, RouterError, StorageUnavailable, Unauthenticated)
 from router.generated import router_pb2, router_pb2_grpc
-from router.metrics import SERVER_STREAM, UNARY, RpcMetrics
+from router.service_metrics import SERVER_STREAM, UNARY, RpcMetrics
 from router.service import RouterService, open_service
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ class RunningServer:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         self.health = health.HealthServicer()
-        self.storage = StorageHealth(self.health, service.log.check_writable)
+        self.storage = StorageHealth(self.health, service.decision_log.check_writable)
         self.server.add_generic_rpc_handlers(
             (_parsing_handlers(RouterServicer(service, self.keys, self.storage.failed)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

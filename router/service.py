@@ -20,7 +20,7 @@ from learners.snapshots import SnapshotStore
 from learners.vw_bandit import QualityLearner
 from router.categories import DEFAULT_OUTPUT_TOKENS
 from router.config import Settings
-from router.metrics import ServiceMetrics
+from router.service_metrics import ServiceMetrics
 from router.reading import PromptReader, Reading
 from router.anomalies import SpendAnomalyDetector
 from router.budgets import BudgetStatus, Budgets, month_start, parse_budgets
@@ -67,7 +67,7 @@ class RouterService:
         self.settings = settings
         self.registry = registry
         self.reader = reader
-        self.log = decision_log
+        self.decision_log = decision_log
         self.cache = cache
         self.snapshots = snapshots
         self.rules = rules
@@ -123,7 +123,8 @@ class RouterService:
         rules = self.rules.evaluate(request.tenant_id, self._facts(request, situation.context, security, now),
                                     decision_id)
         if rules.block is not None:
-            self.log.record_rule_matches(decision_id, request.tenant_id, _matches(rules, {rules.block_rule}), now)
+            self.decision_log.record_rule_matches(decision_id, request.tenant_id,
+                                                  _matches(rules, {rules.block_rule}), now)
             raise Blocked(f"refused by rule {rules.block_rule!r} of tenant {request.tenant_id!r}"
                           + (f": {rules.block.message}" if rules.block.message else ""))
         if rules.cost_weight is not None:
@@ -138,7 +139,7 @@ class RouterService:
         decision = replace(self._choose(request, situation, security, rules, decision_id, now, escalating),
                            security_source=source, security_probability=reading.classification.security_probability)
         try:
-            self.log.record_decision(decision, situation.context)
+            self.decision_log.record_decision(decision, situation.context)
         except BaseException:
             self.budgets.release(decision_id)
             raise
@@ -150,7 +151,7 @@ class RouterService:
 
     def _escalated(self, request: RouteRequest) -> Decision:
         """The decision a request escalates: it must be the same tenant's."""
-        found = self.log.decisions([request.escalate_from]).get(request.escalate_from)
+        found = self.decision_log.decisions([request.escalate_from]).get(request.escalate_from)
         if found is None or found[0].tenant_id != request.tenant_id:
             raise NotFound(f"escalate_from: decision {request.escalate_from!r} is not in the log")
         return found[0]
@@ -218,7 +219,7 @@ class RouterService:
             candidates=tuple(m.id for m in situation.candidates),
             cache=CacheAnswer(entry.entry_id, entry.answer, hit.similarity, saved), rule_matches=rule_matches,
         )
-        self.log.record_decision(decision, context)
+        self.decision_log.record_decision(decision, context)
         self._observe(decision)
         return decision
 
@@ -298,7 +299,7 @@ class RouterService:
         accepted ones are logged in one transaction, so a batch costs one fsync."""
         validate_batch_size("feedbacks", len(requests), self.settings.limits.max_batch)
         outcomes, valid = _refuse_invalid(requests, lambda r: validate_feedback(r, self.settings))
-        logged = self.log.decisions([requests[i].decision_id for i in valid])
+        logged = self.decision_log.decisions([requests[i].decision_id for i in valid])
         settled = []
         for i in valid:
             decision, context = logged.get(requests[i].decision_id, (None, None))
@@ -321,7 +322,7 @@ class RouterService:
         now = self.clock()
         wait = self.settings.feedback_wait_hours * 3600
         expired = 0
-        while batch := self.log.expire_overdue(now - wait, now, EXPIRE_BATCH):
+        while batch := self.decision_log.expire_overdue(now - wait, now, EXPIRE_BATCH):
             expired += len(batch)
             for decision, context in batch:
                 quality = self.settings.tenant(decision.tenant_id).expired_quality
@@ -342,7 +343,7 @@ class RouterService:
         """Log, learn and account outcomes, in the log's order (which replay after a crash repeats);
         for each, the error that kept it from the log, if any."""
         with self._feedback_lock:
-            logged = self.log.record_feedback([record for _, _, record in outcomes])
+            logged = self.decision_log.record_feedback([record for _, _, record in outcomes])
             for (decision, context, record), seq in zip(outcomes, logged):
                 if isinstance(seq, RouterError):
                     continue
@@ -370,7 +371,7 @@ class RouterService:
             log.warning("spend anomaly: %s spent $%.4f this hour against a usual $%.4f (robust z %.1f)",
                         alert.scope, alert.spend_usd, alert.expected_usd, alert.z)
             with _best_effort("the alert's record"):
-                self.log.record_alert(alert)
+                self.decision_log.record_alert(alert)
 
     def _update_cache(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
         """A good answer enters the cache; a poor one served from it leaves it."""
@@ -417,29 +418,29 @@ class RouterService:
         self.registry = self.registry.with_model(spec)
 
     def snapshot(self) -> None:
-        self.snapshots.save(self.learner, self._learned_seq, self.log.identity())
+        self.snapshots.save(self.learner, self._learned_seq, self.decision_log.identity())
         self._snapshot_seq = self._learned_seq
 
     def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
         """Spend, savings and the rest over a window of a tenant's decisions, optionally grouped."""
         validate_report(tenant_id, since, until, self.settings)
         validate_group_by(group_by)
-        entries = list(self.log.ledger(tenant_id, since, until))
+        entries = list(self.decision_log.ledger(tenant_id, since, until))
         return Stats(
             tenant_id=tenant_id, since=since, until=until, total=figures(entries), group_by=group_by,
             groups=grouped(entries, group_by) if group_by else {},
-            alerts=self.log.alerts(tenant_id, since, until),
+            alerts=self.decision_log.alerts(tenant_id, since, until),
             budgets=self.budgets.statuses(tenant_id, self.clock()),
         )
 
     def ledger(self, tenant_id: str, since: float, until: float) -> Iterator[LedgerEntry]:
         """The settled calls of a tenant made in [since, until): what export writes."""
         validate_report(tenant_id, since, until, self.settings)
-        return (e for e in self.log.ledger(tenant_id, since, until) if e.settled)
+        return (e for e in self.decision_log.ledger(tenant_id, since, until) if e.settled)
 
     def rule_states(self, tenant_id: str) -> list[RuleState]:
         validate_tenant_id(tenant_id, self.settings)
-        return [RuleState(e.rule, e.source, self.log.rule_count(tenant_id, e.rule.id, e.since))
+        return [RuleState(e.rule, e.source, self.decision_log.rule_count(tenant_id, e.rule.id, e.since))
                 for e in self.rules.entries(tenant_id)]
 
     def put_rule(self, tenant_id: str, doc: dict) -> Rule:
@@ -460,7 +461,7 @@ class RouterService:
             self.budget_store.put(tenant_id, TENANT_BUDGETS, stored, now)
         else:
             self.budget_store.delete(tenant_id, TENANT_BUDGETS)
-        month = self.log.ledger(tenant_id, month_start(now), math.inf)
+        month = self.decision_log.ledger(tenant_id, month_start(now), math.inf)
         self.budgets.replace(tenant_id, self.settings.tenant(tenant_id).budgets + budgets, month, now)
         log.info("budgets of tenant %s set: %s", tenant_id, stored)
         return self.budgets.statuses(tenant_id, now)
@@ -474,7 +475,7 @@ class RouterService:
         with self._feedback_lock:
             with _best_effort("the last learner snapshot"):
                 self.snapshot()
-            self.log.close()
+            self.decision_log.close()
         self.rules.close()
         self.budget_store.close()
         if self.cache is not None:
@@ -553,7 +554,7 @@ class RouterService:
         """Budgets and the anomaly detector's history, rebuilt from the log: nothing else keeps them."""
         now = self.clock()
         this_month, history_start = month_start(now), now - self.settings.anomalies.history_hours * 3600
-        entries = list(self.log.ledger(None, min(this_month, history_start), math.inf))
+        entries = list(self.decision_log.ledger(None, min(this_month, history_start), math.inf))
         self.budgets.restore((e for e in entries if e.created_at >= this_month), now)
         for e in sorted((e for e in entries if e.settled_at is not None and e.settled_at >= history_start),
                         key=lambda e: e.settled_at):
@@ -563,7 +564,7 @@ class RouterService:
         """Rebuild the learner: the snapshot holds VW's weights up to its sequence number; the
         neighbour memory is rebuilt from every logged outcome, and VW learns the ones after it."""
         replayed = 0
-        for seq, decision, context, record in self.log.feedback_after(0):
+        for seq, decision, context, record in self.decision_log.feedback_after(0):
             if not self._learnable(decision) or record.not_called:
                 continue
             model = self.registry[decision.model]

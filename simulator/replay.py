@@ -22,7 +22,7 @@ import numpy as np
 from router.registry import Registry
 from router.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from simulator.datasets import LabelledPrompt
-from simulator.metrics import apgr, cpt, curve, oracle_points, random_points
+from simulator.routellm_metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.routers import RouterUnderTest
 from simulator.runs import progress
 

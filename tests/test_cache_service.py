@@ -26,7 +26,7 @@ def test_a_good_answer_is_served_to_the_next_asker_and_not_learned_from(make_ser
     assert again.cache.answer == "5432." and again.cache.similarity == 1.0
     assert again.model == first.model and again.estimated_cost_usd == 0.0
     assert again.cache.cost_saved_usd == pytest.approx(first.estimated_cost_usd)
-    logged, _ = service.log.decision(again.decision_id)
+    logged, _ = service.decision_log.decision(again.decision_id)
     assert logged.cache.entry_id == again.cache.entry_id
     service.feedback(FeedbackRequest(again.decision_id, 1.0))
     assert service.learner.updates == updates

@@ -38,7 +38,7 @@ def feed(service, n: int) -> None:
 
 def predictions(service) -> np.ndarray:
     models = list(service.registry)
-    contexts = [context for _, _, context, _ in service.log.feedback_after(0)]
+    contexts = [context for _, _, context, _ in service.decision_log.feedback_after(0)]
     return np.array([service.learner.predict(context, models) for context in contexts])
 
 

@@ -38,10 +38,10 @@ def test_nothing_expires_before_the_wait_and_everything_after_it(make_service, c
     service = make_service(clock=clock, feedback_wait_hours=2)
     decisions = route_all(service)
     clock.now += 2 * HOUR - 1
-    assert service.expire_overdue() == 0 and service.log.awaiting_feedback() == len(decisions)
+    assert service.expire_overdue() == 0 and service.decision_log.awaiting_feedback() == len(decisions)
     clock.now += 2
     assert service.expire_overdue() == len(decisions)
-    assert service.log.awaiting_feedback() == 0
+    assert service.decision_log.awaiting_feedback() == 0
     assert service.expire_overdue() == 0  # once only
 
 
@@ -102,8 +102,8 @@ def test_the_running_server_expires_overdue_decisions_by_itself(make_service):
     running = RunningServer(service, 0)  # checks every tenth of the wait: 72 ms
     try:
         deadline = time.monotonic() + 30
-        while service.log.awaiting_feedback() and time.monotonic() < deadline:
+        while service.decision_log.awaiting_feedback() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert service.log.awaiting_feedback() == 0
+        assert service.decision_log.awaiting_feedback() == 0
     finally:
         running.stop()

@@ -31,7 +31,7 @@ PROMPT = "Write a Python function that merges two sorted lists."
 @contextlib.contextmanager
 def log_capped(service):
     """The decision log may grow no more pages: SQLite answers 'database or disk is full'."""
-    db = service.log._db
+    db = service.decision_log._db
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages}")
     try:
@@ -51,9 +51,9 @@ def test_a_full_log_refuses_route_and_feedback_as_storage_unavailable_then_recov
             for i in range(200):
                 service.feedback(FeedbackRequest(service.route(user_request(f"{PROMPT} [{i}]")).decision_id, 0.9))
         with pytest.raises(StorageUnavailable):
-            service.log.check_writable()
+            service.decision_log.check_writable()
     # Room again: the same calls succeed, and the refused ones left nothing behind.
-    service.log.check_writable()
+    service.decision_log.check_writable()
     assert service.feedback(FeedbackRequest(earlier.decision_id, 0.8)).quality == 0.8
     assert service.route(user_request(PROMPT + " again")).decision_id
 

@@ -73,7 +73,7 @@ def test_closed_loop_load_is_counted_and_every_acknowledged_call_is_in_the_log(s
         assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
         assert rpc.ok_per_s == pytest.approx(rpc.ok / report.duration_s)
 
-    log = server.service.log
+    log = server.service.decision_log
     for decision_id in acks.routed:
         decision, _ = log.decision(decision_id)
         assert decision.tenant_id == "loadtest"

@@ -36,11 +36,11 @@ def snapshot_names(data_dir) -> list[str]:
 def test_a_snapshot_names_the_log_it_learned_from_and_its_last_feedback(make_service, tmp_path):
     service = make_service(tmp_path / "data", **LEARNER)
     feed(service, 5)
-    log_id = service.log.identity()
+    log_id = service.decision_log.identity()
     assert snapshot_names(tmp_path / "data") == [f"learner-000000000004-u4-{log_id}.vw"]
     service.close()
     assert snapshot_names(tmp_path / "data")[-1] == f"learner-000000000005-u5-{log_id}.vw"
-    assert make_service(tmp_path / "data", **LEARNER).log.identity() == log_id  # kept across restarts
+    assert make_service(tmp_path / "data", **LEARNER).decision_log.identity() == log_id  # kept across restarts
 
 
 def test_an_emptied_log_is_refused_at_start_naming_the_snapshot_and_both_sequences(make_service, tmp_path):
@@ -83,7 +83,7 @@ def test_rebuild_learner_sets_the_snapshots_aside_and_learns_the_log_again(make_
     assert predictions(rebuilt) == pytest.approx(predictions(as_of_backup), abs=1e-6)
     # Learning goes on from the log's own sequence: new snapshots are kept, not sorted out as oldest.
     feed(rebuilt, 5)  # feedback #4 to #8
-    log_id = rebuilt.log.identity()
+    log_id = rebuilt.decision_log.identity()
     assert snapshot_names(tmp_path / "data") == [f"learner-000000000003-u3-{log_id}.vw",
                                                  f"learner-000000000007-u7-{log_id}.vw"]
     rebuilt.close()

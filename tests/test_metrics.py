@@ -18,7 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.metrics import OTHER_TENANTS, ServiceMetrics, TenantLabels
+from router.service_metrics import OTHER_TENANTS, ServiceMetrics, TenantLabels
 from router.process import ServerProcess
 from router.server import _counted_stream
 from router.types import FeedbackRequest

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from simulator.datasets import ROUTING_DEV, load_labelled_csv
-from simulator.metrics import apgr, cpt, curve, oracle_points, random_points
+from simulator.routellm_metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.replay import replay_registry, replay_report, sweep
 from simulator.routers import InProcessRouter
 from simulator.runs import local_service

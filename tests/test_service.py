@@ -20,7 +20,7 @@ PROMPTS = [
 def test_a_routed_decision_is_in_the_log_before_the_answer_returns(make_service):
     service = make_service()
     decision = service.route(user_request(PROMPTS[0]))
-    logged, context = service.log.decision(decision.decision_id)
+    logged, context = service.decision_log.decision(decision.decision_id)
     assert logged == decision
     assert context.embedding.shape == (384,)
     assert decision.model in decision.candidates
@@ -108,8 +108,8 @@ def test_a_refused_request_stores_nothing(make_service):
     service = make_service()
     with pytest.raises(InvalidArgument):
         service.route(user_request("hi", cost_weight=-1.0))
-    assert list(service.log.feedback_after(0)) == []
-    count = service.log._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+    assert list(service.decision_log.feedback_after(0)) == []
+    count = service.decision_log._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
     assert count == 0
 
 
@@ -124,7 +124,7 @@ def test_a_restart_after_a_crash_rebuilds_the_learner_exactly(make_service, tmp_
     # No close(): the process "dies" here, with no final snapshot.
     restarted = make_service(tmp_path / "data", learner={"snapshot_every": snapshot_every})
     assert restarted.learner.updates == crashed.learner.updates == 10
-    _, context = crashed.log.decision(decision.decision_id)
+    _, context = crashed.decision_log.decision(decision.decision_id)
     models = list(crashed.registry)
     np.testing.assert_allclose(restarted.learner.predict(context, models), crashed.learner.predict(context, models),
                                atol=1e-6)
@@ -155,7 +155,7 @@ def test_a_feedback_batch_learns_the_good_ones_and_refuses_each_bad_one_alone(ma
     assert [type(o).__name__ for o in outcomes] == [
         "FeedbackRecord", "NotFound", "InvalidArgument", "FeedbackRecord", "AlreadyExists"]
     assert service.learner.updates == 2
-    assert [(r.decision_id, r.quality) for _, _, _, r in service.log.feedback_after(0)] == [(first, 0.9), (second, 0.4)]
+    assert [(r.decision_id, r.quality) for _, _, _, r in service.decision_log.feedback_after(0)] == [(first, 0.9), (second, 0.4)]
 
 
 def test_a_route_batch_decides_each_prompt_as_route_would_and_refuses_each_bad_one_alone(make_service):
@@ -166,7 +166,7 @@ def test_a_route_batch_decides_each_prompt_as_route_would_and_refuses_each_bad_o
     assert [type(o).__name__ for o in outcomes] == ["Decision", "InvalidArgument", "Decision", "Decision"]
     assert outcomes[2].security and service.registry[outcomes[2].model].tier == "premium"
     for decision in (outcomes[0], outcomes[2], outcomes[3]):
-        assert service.log.decision(decision.decision_id)[0] == decision
+        assert service.decision_log.decision(decision.decision_id)[0] == decision
     alone = service.route(requests[3])
     assert (alone.category, alone.candidates) == (outcomes[3].category, outcomes[3].candidates)
 
