@@ -24,7 +24,7 @@ from router.service_metrics import ServiceMetrics
 from router.reading import PromptReader, Reading
 from router.anomalies import SpendAnomalyDetector
 from router.budgets import BudgetStatus, Budgets, month_start, parse_budgets
-from router.policy import candidate_models, escalation, reason_for, steer, within_budget
+from router.candidates import candidate_models, escalation, reason_for, steer, within_budget
 from router.report import Stats, figures, grouped
 from router.rule_book import RuleBook, RuleState
 from router.rules import Facts, Outcome, Rule

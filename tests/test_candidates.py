@@ -11,7 +11,7 @@ from learners.vw_bandit import QualityLearner
 from router.categories import CATEGORIES
 from router.config import LearnerSettings
 from router.errors import InvalidArgument
-from router.policy import candidate_models, reason_for
+from router.candidates import candidate_models, reason_for
 from router.registry import Registry
 from router.types import Constraints, Reason
 from tests.conftest import random_context
