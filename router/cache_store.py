@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from router.cache_guard import Profile, profile
-from router.sqlite import add_missing_columns, storage_writes
+from router.sqlite import add_missing_columns, storage_writes, transaction
 
 log = logging.getLogger(__name__)
 
@@ -253,17 +253,11 @@ class CacheStore:
         updates = {("entries", "entry_id"): [({**_prompt_row(p), "guard_profile": None}, i) for i, p in entries.items()],
                    ("pending", "decision_id"): [(_prompt_row(p), i) for i, p in pending.items()]}
         with self._lock, storage_writes(self.path):
-            self._db.execute("BEGIN")
-            try:
+            with transaction(self._db, self.path):
                 for (table, id_column), rows in updates.items():
                     for row, row_id in rows:
                         self._db.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in row)} "
                                          f"WHERE {id_column} = ?", (*row.values(), row_id))
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a COMMIT refused for a full disk may leave it open
-                    self._db.execute("ROLLBACK")
-                raise
             if _meta(self._db, _SCRUBBED) is None:
                 self._db.execute("VACUUM")
                 _set_meta(self._db, _SCRUBBED, b"1")

@@ -92,3 +92,20 @@ def storage_writes(path: Path) -> Iterator[None]:
             raise
         raise StorageUnavailable(f"storage: {path} cannot be written ({exc}); nothing of this call was kept, "
                                  "retry once there is room") from exc
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """One transaction on `db` (the file at `path`), committed when the block ends, rolled back when
+    it raises; storage's refusals are StorageUnavailable (see `storage_writes`)."""
+    with storage_writes(path):
+        db.execute("BEGIN")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            # A COMMIT refused for a full disk may leave the transaction open, and every later BEGIN
+            # would then fail even once there is room again.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from router.anomalies import Alert
 from router.errors import RouterError
-from router.sqlite import add_missing_columns, connect, storage_writes
+from router.sqlite import add_missing_columns, connect, storage_writes, transaction
 from router.storage import RuleCount, already_answered, not_in_log
 from router.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, RuleMatch
 
@@ -132,7 +131,7 @@ class SQLiteDecisionLog:
     def record_decision(self, decision: Decision, context: Context) -> None:
         """The decision and the rules that matched it, in one transaction."""
         row = _decision_row(decision, context)
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db, self._path):
             self._db.execute(
                 f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
@@ -148,20 +147,6 @@ class SQLiteDecisionLog:
     def _insert_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...], at: float) -> None:
         self._db.executemany("INSERT INTO rule_matches VALUES (?, ?, ?, ?, ?)",
                              [(decision_id, tenant_id, m.rule_id, int(m.applied), at) for m in matches])
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with storage_writes(self._path):
-            self._db.execute("BEGIN")
-            try:
-                yield
-                self._db.execute("COMMIT")
-            except BaseException:
-                # A COMMIT refused for a full disk may leave the transaction open, and every later
-                # BEGIN would then fail even once there is room again.
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
 
     def decision(self, decision_id: str) -> tuple[Decision, Context]:
         found = self.decisions([decision_id])
@@ -187,7 +172,7 @@ class SQLiteDecisionLog:
         sequence number, which orders learning for replay after a restart, or the error that
         refused it alone: AlreadyExists when its decision has feedback, NotFound when it has no
         decision."""
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db, self._path):
             return [self._insert_feedback(record) for record in records]
 
     def _insert_feedback(self, record: FeedbackRecord) -> int | RouterError:
@@ -212,7 +197,7 @@ class SQLiteDecisionLog:
     def expire_overdue(self, before: float, at: float, limit: int) -> list[tuple[Decision, Context]]:
         """Mark up to `limit` of the oldest decisions made before `before` that still await feedback
         as expired at `at`; they no longer count as awaiting."""
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db, self._path):
             rows = self._db.execute(
                 f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE awaiting_feedback = 1 AND created_at < ? "
                 "ORDER BY created_at LIMIT ?",
@@ -241,7 +226,7 @@ class SQLiteDecisionLog:
     def check_writable(self) -> None:
         """Write as much as a decision does (StorageUnavailable when storage refuses): how the
         server's health learns that a full disk has room again."""
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db, self._path):
             self._db.execute("REPLACE INTO storage_probe (id, checked_at, room) VALUES (1, ?, zeroblob(?))",
                              (time.time(), PROBE_BYTES))
 
