@@ -10,8 +10,8 @@ from learners.exploration import exploration_gamma, inverse_gap_probabilities
 from learners.policies import Choice, Situation
 from learners.vw_bandit import QualityLearner
 from router.config import LearnerSettings
-from router.registry import ModelSpec
-from router.types import Context
+from router.domain.registry import ModelSpec
+from router.domain.types import Context
 
 
 class BanditPolicy:

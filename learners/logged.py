@@ -22,10 +22,10 @@ from learners.policies import Policy, Situation
 from learners.snapshots import SnapshotStore, snapshot_updates
 from learners.vw_bandit import QualityLearner
 from router.config import LearnerSettings
-from router.categories import CATEGORIES
-from router.registry import Registry, normalised_costs
-from router.store import SQLiteDecisionLog
-from router.types import Context, Decision, FeedbackRecord
+from router.domain.categories import CATEGORIES
+from router.domain.registry import Registry, normalised_costs
+from router.domain.types import Context, Decision, FeedbackRecord
+from router.storage.sqlite.decisions import SQLiteDecisionLog
 
 # A cache answer chose nothing and is left out; a rule's single choice stays in with probability 1,
 # and the safety floor's choices with their probabilities among premium models.

@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from router.registry import ModelSpec, normalised_costs
-from router.types import Context
+from router.domain.registry import ModelSpec, normalised_costs
+from router.domain.types import Context
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Training the security detector (router/security_detector.py) from labelled prompts, reproducibly.
+"""Training the security detector (router/reading/detector.py) from labelled prompts, reproducibly.
 
 The examples: the project's own hand-written prompts (learners/security_data/train.jsonl: security
 work phrased as ordinary features, explicit security work, hard negatives, ordinary requests) and,
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from router.vectors import Embedder
-from router.security_detector import NGRAM_BITS, SecurityDetector, ngram_ids
+from router.reading.detector import NGRAM_BITS, SecurityDetector, ngram_ids
+from router.reading.vectors import Embedder
 
 DATA_DIR = Path(__file__).resolve().parent / "security_data"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
@@ -171,8 +171,8 @@ def training_examples(shared_dir: Path | None) -> list[Example]:
 
 def train_all(out_dir: Path, shared_dir: Path | None, threshold: float) -> dict:
     """Train and save a detector per embedding space; their cross-validated flag rates by group."""
-    from router.embedding import load_embedder
-    from router.security_detector import packaged_name
+    from router.reading.detector import packaged_name
+    from router.reading.minilm import load_embedder
 
     examples = training_examples(shared_dir)
     report = {"examples": len(examples), "shared_data": str(shared_dir) if shared_dir else None,

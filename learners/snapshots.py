@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learners.vw_bandit import QualityLearner
-from router.errors import CannotStart, StorageUnavailable
+from router.domain.errors import CannotStart, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,8 @@ import vowpalwabbit
 
 from learners.memory import NeighbourMemory
 from router.config import LearnerSettings
-from router.registry import ModelSpec
-from router.types import Context
-
+from router.domain.registry import ModelSpec
+from router.domain.types import Context
 
 # The projection is part of the model's meaning: a fixed seed keeps it identical across restarts.
 PROJECTION_SEED = 20251122

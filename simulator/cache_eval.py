@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from router.cache import SemanticCache, conversation_key, scope_of
-from router.cache_guard import DEFAULT_THRESHOLD
-from router.cache_store import CacheStore, Prompt
+from router.cache.entries import Prompt
+from router.cache.guard import DEFAULT_THRESHOLD
+from router.cache.semantic import SemanticCache, conversation_key, scope_of
 from router.config import CacheSettings
-from router.config_check import check_config
-from router.vectors import Embedder
-from router.types import ChatMessage
+from router.config.check import check_config
+from router.domain.types import ChatMessage
+from router.reading.vectors import Embedder
+from router.storage.sqlite.cache_entries import CacheStore
 from simulator.traffic import TrafficGenerator
 
 TENANT = "cache-eval"

@@ -7,11 +7,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from router.categories import SECURITY_CRITICAL
 from router.client import RouterClient
-from router.process import ServerProcess
-from router.registry import Registry
-from router.types import FeedbackRequest
+from router.client.process import ServerProcess
+from router.domain.categories import SECURITY_CRITICAL
+from router.domain.registry import Registry
+from router.domain.types import FeedbackRequest
 from simulator.runs import progress
 from simulator.simulate import route_request
 from simulator.traffic import SyntheticPrompt, TrafficGenerator

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.vectors import Embedder, cache_dir
+from router.reading.vectors import Embedder, cache_dir
 
 
 def default_cache_path() -> Path:

@@ -36,10 +36,10 @@ import grpc
 import numpy as np
 from tqdm import tqdm
 
-from router import wire
 from router.client import auth_metadata, status_name
+from router.domain.types import ChatMessage, RouteRequest
 from router.generated import router_pb2, router_pb2_grpc
-from router.types import ChatMessage, RouteRequest
+from router.transport import wire
 from simulator.traffic import SyntheticPrompt, distinct_prompts
 
 ROUTE, FEEDBACK = "Route", "Feedback"

@@ -23,10 +23,10 @@ from tqdm import tqdm
 from learners.exploration import exploration_gamma, inverse_gap_probabilities
 from learners.ope import BanditLog, estimate_all
 from learners.policies import AlwaysCheapest, AlwaysModel, Policy, Situation, StaticRulesPolicy
-from router.categories import CATEGORIES, SECURITY_CRITICAL
 from router.config import LearnerSettings
-from router.registry import Registry, normalised_costs
-from router.types import Context
+from router.domain.categories import CATEGORIES, SECURITY_CRITICAL
+from router.domain.registry import Registry
+from router.domain.types import Context
 from simulator.traffic import SyntheticPrompt, TrafficGenerator
 from simulator.world import World, expected_grade
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from router.process import ServerProcess
+from router.client.process import ServerProcess
 from simulator.simulate import route_request
 from simulator.traffic import SyntheticPrompt, distinct_prompts
 
@@ -71,7 +71,7 @@ def run_perf(requests: int, json_path: Path | None, load_seconds: float = 15.0,
 
 
 def embedding_floors(prompts: list[SyntheticPrompt]) -> dict:
-    from router.embedding import load_embedder
+    from router.reading.minilm import load_embedder
 
     floors = {}
     for kind, key in (("minilm", "embedding_forward_ms"), ("static", "static_embedding_ms")):
@@ -85,7 +85,7 @@ def embedding_floors(prompts: list[SyntheticPrompt]) -> dict:
 def route_in_process(prompts: list[SyntheticPrompt]) -> dict:
     """The service alone, as the server runs it (the default settings), without gRPC."""
     from router.config import Settings
-    from router.reading import build_reader
+    from router.reading.reader import build_reader
     from router.service import open_service
 
     with tempfile.TemporaryDirectory(prefix="banditroute-perf-") as tmp:
@@ -148,7 +148,7 @@ def route_batches(client, prompts: list[SyntheticPrompt]) -> dict:
 
 
 def cache_lookups(sizes: tuple[int, ...]) -> dict:
-    from router.embedding import load_embedder
+    from router.reading.minilm import load_embedder
     from simulator.cache_eval import lookup_scaling
 
     return lookup_scaling(list(sizes), load_embedder("static")) if sizes else {}

@@ -36,7 +36,7 @@ def policy_colour(name: str) -> str:
 def _model_palette() -> tuple[tuple[str, ...], tuple]:
     """The packaged registry's models in its order, and tab20 with its ten dark hues first, so the first
     ten models differ in hue, not only in shade."""
-    from router.registry import Registry
+    from router.domain.registry import Registry
 
     colours = plt.get_cmap("tab20").colors
     return tuple(Registry.from_yaml().ids), colours[0::2] + colours[1::2]

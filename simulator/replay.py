@@ -13,14 +13,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from router.registry import Registry
-from router.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
+from router.domain.registry import Registry
+from router.domain.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from simulator.datasets import LabelledPrompt
 from simulator.routellm_metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.routers import RouterUnderTest
@@ -211,9 +211,9 @@ def run_replay(data: Path, seed: int, json_path: Path, cost_weights: tuple[float
     `addr`, one λ is replayed against it (start it fresh, on the replay registry, with
     learner.seed = seed, to get the in-process result).
     """
+    from router.client import RouterClient
     from simulator.datasets import load_labelled_csv
     from simulator.plots import pgr_curves
-    from router.client import RouterClient
     from simulator.routers import RemoteRouter
     from simulator.runs import (FreshLocalRouter, benchmark_settings, embed_ahead, plot_path, print_table,
                                 shared_reader, write_json)

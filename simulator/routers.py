@@ -8,9 +8,9 @@ from typing import Protocol
 import grpc
 
 from router.client import RouterClient
-from router.errors import ResourceExhausted
+from router.domain.errors import ResourceExhausted
+from router.domain.types import FeedbackRequest, RouteRequest
 from router.service import RouterService
-from router.types import FeedbackRequest, RouteRequest
 
 
 @dataclass(frozen=True)

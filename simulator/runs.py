@@ -12,12 +12,12 @@ from pathlib import Path
 from tqdm import TqdmWarning, tqdm
 
 from router.config import Settings
-from router.registry import Registry
-from router.types import RouteRequest
+from router.config.check import check_config
+from router.domain.registry import Registry
+from router.domain.types import RouteRequest
+from router.reading.minilm import load_embedder
+from router.reading.reader import PromptReader, build_reader
 from router.service import RouterService, open_service
-from router.config_check import check_config
-from router.embedding import load_embedder
-from router.reading import PromptReader, build_reader
 from simulator.embedding_cache import CachedEmbedder
 from simulator.routers import InProcessRouter
 

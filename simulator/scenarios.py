@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from router.registry import ModelSpec, Registry
+from router.domain.registry import ModelSpec, Registry
 from simulator.world import BASE_QUALITY
 
 

@@ -16,21 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from learners.policies import (
-    AlwaysCheapest,
-    AlwaysModel,
-    OraclePolicy,
-    Policy,
-    RandomPolicy,
-    Situation,
-    StaticRulesPolicy,
-)
-from router.categories import SECURITY_CRITICAL
-from router.cache import normalise
-from router.registry import Registry, normalised_costs
+from learners.policies import (AlwaysCheapest, AlwaysModel, OraclePolicy, Policy, RandomPolicy, Situation,
+                               StaticRulesPolicy)
+from router.cache.semantic import normalise
+from router.domain.categories import SECURITY_CRITICAL
+from router.domain.errors import ResourceExhausted
+from router.domain.registry import Registry, normalised_costs
+from router.domain.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from router.service import RouterService
-from router.errors import ResourceExhausted
-from router.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from simulator.routers import RouterUnderTest
 from simulator.runs import progress
 from simulator.scenarios import SCENARIOS, Changes
@@ -290,8 +283,7 @@ def run_simulate(scenario: str, requests: int, seed: int, json_path: Path, cost_
     """The simulate command: run, print the table, write the JSON and plots, track in MLflow."""
     from router.client import RouterClient
     from simulator.routers import InProcessRouter, RemoteRouter
-    from simulator.runs import (benchmark_reader, benchmark_settings, embed_ahead, local_service, print_table,
-                                write_json)
+    from simulator.runs import benchmark_reader, benchmark_settings, embed_ahead, local_service, print_table, write_json
 
     if addr and scenario in REGISTRY_CHANGES:
         raise SystemExit(f"scenario {scenario} changes the registry mid-run, which a running server cannot be "

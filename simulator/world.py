@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-from router.categories import CATEGORIES
-from router.registry import Registry
+from router.domain.categories import CATEGORIES
+from router.domain.registry import Registry
 from simulator.traffic import SyntheticPrompt
 
 # Base quality per model, in CATEGORIES order. Where a cell departs from the registry prior:

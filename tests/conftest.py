@@ -14,23 +14,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from router.config import Settings  # noqa: E402
-from router.reading import PromptReader  # noqa: E402
-from router.registry import Registry  # noqa: E402
+from router.domain.registry import Registry  # noqa: E402
+from router.domain.types import ChatMessage, Context, RouteRequest  # noqa: E402
+from router.reading.reader import PromptReader  # noqa: E402
 from router.service import RouterService, open_service  # noqa: E402
-from router.types import ChatMessage, Context, RouteRequest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from router.embedding import MiniLMEmbedder
+    from router.reading.minilm import MiniLMEmbedder
 
     return MiniLMEmbedder()
 
 
 @pytest.fixture(scope="session")
 def classifier(embedder):
-    from router.classifier import Classifier
-    from router.security_detector import load_detector
+    from router.reading.classifier import Classifier
+    from router.reading.detector import load_detector
 
     return Classifier(embedder, detector=load_detector("minilm"))
 
@@ -38,9 +38,9 @@ def classifier(embedder):
 @pytest.fixture(scope="session")
 def static_reader() -> PromptReader:
     """The fast reader the simulator tests use: the static table alone (first use distils it, ~1 min)."""
-    from router.classifier import Classifier
-    from router.security_detector import load_detector
-    from router.static_embedding import StaticEmbedder
+    from router.reading.classifier import Classifier
+    from router.reading.detector import load_detector
+    from router.reading.static import StaticEmbedder
 
     embedder = StaticEmbedder()
     return PromptReader(embedder, Classifier(embedder, detector=load_detector("static")))

@@ -4,9 +4,10 @@ import random
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from router.anomalies import Alert, SpendAnomalyDetector
+from router.decide.anomalies import Alert, SpendAnomalyDetector
 
 T0 = 1_700_000_000 // 3600 * 3600  # an hour boundary in November 2023
 CALLS_PER_HOUR = 12  # one call every five minutes per team

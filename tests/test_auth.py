@@ -10,15 +10,17 @@ import stat
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from router.auth import ANYONE, DEV_KEY_FILE, KeyRing, key_hash
 from router.client import RouterClient, auth_metadata
 from router.config import ApiKey, AuthSettings
-from router.errors import PermissionDenied, Unauthenticated
-from router.generated import router_pb2 as pb, router_pb2_grpc
-from router.server import RunningServer
-from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.domain.errors import PermissionDenied, Unauthenticated
+from router.domain.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.generated import router_pb2 as pb
+from router.generated import router_pb2_grpc
+from router.transport.auth import ANYONE, DEV_KEY_FILE, KeyRing, key_hash
+from router.transport.server import RunningServer
 
 KEYS = {  # name: (key, tenant, admin)
     "acme-app": ("br_acme-app-key", "acme", False),

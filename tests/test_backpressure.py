@@ -8,8 +8,9 @@ import time
 
 import grpc
 
-from router.generated import router_pb2 as pb, router_pb2_grpc
-from router.server import RunningServer
+from router.generated import router_pb2 as pb
+from router.generated import router_pb2_grpc
+from router.transport.server import RunningServer
 
 
 def test_calls_beyond_the_limit_are_refused_before_any_admitted_call_finishes(make_service):

@@ -3,7 +3,7 @@
 import pytest
 
 from learners.policies import AlwaysCheapest, AlwaysModel, OraclePolicy, RandomPolicy, Situation, StaticRulesPolicy
-from router.registry import Registry
+from router.domain.registry import Registry
 from tests.conftest import random_context
 
 REGISTRY = Registry.from_yaml()

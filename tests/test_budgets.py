@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.budgets import Budgets, parse_budgets, period_key
 from router.config import Settings
-from router.types import LedgerEntry, Metadata
+from router.decide.budgets import Budgets, parse_budgets, period_key
+from router.domain.types import LedgerEntry, Metadata
 
 NOV_22 = datetime(2026, 11, 22, 12, tzinfo=timezone.utc).timestamp()
 SEARCH = Metadata(team="search")

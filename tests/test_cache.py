@@ -7,12 +7,14 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from router.cache import SemanticCache, _ScopeIndex, conversation_key, learned_threshold, scope_of
-from router.cache_store import CacheStore, Prompt
+from router.cache.entries import Prompt
+from router.cache.semantic import SemanticCache, _ScopeIndex, conversation_key, learned_threshold, scope_of
 from router.config import CacheSettings
-from router.types import ChatMessage
+from router.domain.types import ChatMessage
+from router.storage.sqlite.cache_entries import CacheStore
 
 DIM = 384
 

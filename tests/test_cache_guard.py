@@ -5,9 +5,10 @@ so that only the guard's own judgement is under test.
 """
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from router.cache_guard import DEFAULT_THRESHOLD, PREFILTER_STATIC_COSINE, GuardVerdict, judge
+from router.cache.guard import DEFAULT_THRESHOLD, PREFILTER_STATIC_COSINE, GuardVerdict, judge
 
 SAME = 1.0  # a similarity that passes any threshold
 

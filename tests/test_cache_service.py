@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from router.types import ChatMessage, FeedbackRequest, Reason
+from router.domain.types import ChatMessage, FeedbackRequest, Reason
 from tests.conftest import user_request
 
 QUESTION = "What is the default port of PostgreSQL?"
@@ -89,8 +89,8 @@ def test_the_cache_can_be_switched_off(make_service):
 
 
 def test_invalidate_cache_over_grpc_and_a_corrupt_cache_file_does_not_stop_the_server(tmp_path):
-    from router.process import ServerProcess
-    from router.types import RouteRequest
+    from router.client.process import ServerProcess
+    from router.domain.types import RouteRequest
 
     data = tmp_path / "data"
     data.mkdir()

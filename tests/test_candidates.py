@@ -2,18 +2,19 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from learners.bandit import BanditPolicy
 from learners.exploration import inverse_gap_probabilities
 from learners.policies import Choice, Situation
 from learners.vw_bandit import QualityLearner
-from router.categories import CATEGORIES
 from router.config import LearnerSettings
-from router.errors import InvalidArgument
-from router.candidates import candidate_models, reason_for
-from router.registry import Registry
-from router.types import Constraints, Reason
+from router.decide.candidates import candidate_models, reason_for
+from router.domain.categories import CATEGORIES
+from router.domain.errors import InvalidArgument
+from router.domain.registry import Registry
+from router.domain.types import Constraints, Reason
 from tests.conftest import random_context
 
 REGISTRY = Registry.from_yaml()

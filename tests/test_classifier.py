@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from router.categories import CATEGORIES, SECURITY_CRITICAL
-from router.classifier import _COMPLEXITY_BASE, Classification, Classifier, load_exemplars
-from router.embedding import MiniLMEmbedder
+from router.domain.categories import CATEGORIES, SECURITY_CRITICAL
+from router.reading.classifier import _COMPLEXITY_BASE, Classification, Classifier, load_exemplars
+from router.reading.minilm import MiniLMEmbedder
 
 # Written apart from exemplars.yaml (no shared sentences, different wording) so that accuracy here
 # says how the classifier does on prompts it has never seen.

@@ -9,11 +9,11 @@ import json
 import pytest
 from google.protobuf import json_format
 
-from router.cli import main as cli
+from router.cli.main import main as cli
+from router.domain.types import FeedbackRequest, Metadata, Reason
 from router.generated import router_pb2 as pb
-from router.server import RunningServer
-from router.types import FeedbackRequest, Metadata, Reason
-from router.wire import route_response_to_dict
+from router.transport.server import RunningServer
+from router.transport.wire import route_response_to_dict
 from tests.conftest import user_request
 
 QUESTION = "What is the default port of PostgreSQL?"

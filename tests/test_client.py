@@ -11,9 +11,9 @@ import grpc
 import pytest
 
 from router.client import AsyncRouterClient, RouterClient
+from router.domain.types import ChatMessage, FeedbackRequest, RouteRequest
 from router.generated import router_pb2, router_pb2_grpc
-from router.types import ChatMessage, FeedbackRequest, RouteRequest
-from router.wire import message_to_dict, route_response_to_dict
+from router.transport.wire import message_to_dict, route_response_to_dict
 
 REQUEST = RouteRequest("acme", (ChatMessage("user", "What is the capital of Peru?"),))
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from router.cli import main
+from router.cli.main import main
 from simulator.demo import run_demo
 from simulator.perf import run_perf
 
@@ -59,7 +59,7 @@ class ServerOnlyInstall(MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name.partition(".")[0])
 
 sys.meta_path.insert(0, ServerOnlyInstall())
-from router.cli import main
+from router.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from router.cli import main
+from router.cli.main import main
 from router.config import Settings
-from router.config_check import field_items
+from router.config.check import field_items
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 RULE = "{id: r, conditions: [{field: category, op: in, value: [chat]}], action: {type: route, model: %s}}"

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.errors import Blocked, InvalidArgument, ResourceExhausted
-from router.registry import TIERS
-from router.report import figures, grouped
-from router.types import BudgetMode, Constraints, FeedbackRequest, LedgerEntry, Metadata, Reason
+from router.domain.errors import Blocked, InvalidArgument, ResourceExhausted
+from router.domain.registry import TIERS
+from router.domain.types import BudgetMode, Constraints, FeedbackRequest, LedgerEntry, Metadata, Reason
+from router.service.report import figures, grouped
 from tests.conftest import user_request
 
 SECURITY_PROMPT = "Audit this login handler for SQL injection and session fixation vulnerabilities"
@@ -371,7 +371,7 @@ def test_a_bad_budget_is_invalid_argument_naming_the_field_and_changes_nothing(m
 
 
 def test_more_budgets_than_a_tenant_may_have_are_refused(make_service):
-    from router.budgets import MAX_BUDGETS
+    from router.decide.budgets import MAX_BUDGETS
 
     with pytest.raises(InvalidArgument, match=f"at most {MAX_BUDGETS}"):
         make_service().set_budgets("acme", [{"daily_usd": 1}] * (MAX_BUDGETS + 1))

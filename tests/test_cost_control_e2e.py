@@ -15,13 +15,13 @@ import grpc
 import pytest
 import yaml
 
-from router.cli import main as cli
+from router.cli.main import main as cli
 from router.client import RouterClient, auth_metadata
+from router.client.process import ServerProcess
+from router.domain.registry import Registry
+from router.domain.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
 from router.generated import router_pb2, router_pb2_grpc
-from router.process import ServerProcess
-from router.registry import Registry
-from router.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
-from router.wire import route_request_to_pb
+from router.transport.wire import route_request_to_pb
 
 pytestmark = pytest.mark.slow
 

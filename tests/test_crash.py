@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from router.process import ServerProcess
-from router.types import FeedbackRequest
+from router.client.process import ServerProcess
+from router.domain.types import FeedbackRequest
 from simulator.loadtest import Acknowledgements, run_loadtest
 from tests.conftest import new_service, user_request
 

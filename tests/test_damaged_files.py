@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from router.cli import main
-from router.errors import CannotStart
-from router.sqlite import DamagedFile
+from router.cli.main import main
+from router.domain.errors import CannotStart
+from router.domain.types import FeedbackRequest
 from router.storage import BUDGETS, RULES
-from router.storage.documents import SQLiteDocuments
-from router.store import SQLiteDecisionLog
-from router.types import FeedbackRequest
+from router.storage.sqlite.connection import DamagedFile
+from router.storage.sqlite.decisions import SQLiteDecisionLog
+from router.storage.sqlite.documents import SQLiteDocuments
 from tests.conftest import user_request
 
 CODE_PROMPT = "Write a Python function that merges two sorted lists"

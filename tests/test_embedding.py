@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from router.embedding import MiniLMEmbedder, RecentEmbeddings
+from router.reading.minilm import MiniLMEmbedder, RecentEmbeddings
 
 TEXTS = ["hi", "What is the capital of Portugal?",
          "Write a Python function that merges two sorted lists and explain its complexity in detail. " * 5,

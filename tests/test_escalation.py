@@ -7,11 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from router.errors import FailedPrecondition, NotFound
-from router.registry import TIERS
-from router.types import Constraints, FeedbackRequest
+from router.domain.errors import FailedPrecondition, NotFound
+from router.domain.registry import TIERS
+from router.domain.types import Constraints, FeedbackRequest
 from tests.conftest import new_service, user_request
 
 QUESTION = "Explain how a hash map handles collisions."

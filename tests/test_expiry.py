@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from router.errors import AlreadyExists
-from router.server import RunningServer
-from router.types import FeedbackRequest
+from router.domain.errors import AlreadyExists
+from router.domain.types import FeedbackRequest
+from router.transport.server import RunningServer
 from tests.conftest import user_request
 
 HOUR = 3600.0

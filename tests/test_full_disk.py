@@ -18,9 +18,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router.errors import StorageUnavailable
-from router.process import ServerProcess
-from router.types import FeedbackRequest
+from router.client.process import ServerProcess
+from router.domain.errors import StorageUnavailable
+from router.domain.types import FeedbackRequest
 from simulator.loadtest import Acknowledgements, run_loadtest
 from tests.conftest import user_request
 from tests.test_crash import logged

@@ -37,16 +37,17 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from router.auth import key_hash
 from router.client import auth_metadata
+from router.domain.registry import TIERS
+from router.domain.rules import ACTION_FIELDS, FIELDS, OPERATORS
 from router.generated import router_pb2 as pb
 from router.generated.router_pb2_grpc import RouterStub
-from router.registry import TIERS
-from router.report import GROUP_FIELDS
-from router.rules import ACTION_FIELDS, FIELDS, OPERATORS
-from router.server import SERVICE_NAME, RunningServer
+from router.service.report import GROUP_FIELDS
+from router.transport.auth import key_hash
+from router.transport.server import SERVICE_NAME, RunningServer
 from tests.conftest import new_service
 
 pytestmark = pytest.mark.slow

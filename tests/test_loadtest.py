@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from router.server import RunningServer
+from router.transport.server import RunningServer
 from simulator.loadtest import FEEDBACK, ROUTE, Acknowledgements, LoadReport, run_loadtest
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from learners.snapshots import SnapshotStore
 from router.config import Settings
-from router.errors import CannotStart
-from router.reading import PromptReader
+from router.domain.errors import CannotStart
+from router.reading.reader import PromptReader
 from router.service import open_service
 from tests.test_crash import feed, predictions
 
@@ -114,7 +114,7 @@ def test_serve_on_a_mismatched_log_prints_one_line_and_exits_2(make_service, tmp
     fed(make_service, tmp_path / "data", 5)
     for path in (tmp_path / "data").glob("decisions.sqlite*"):
         path.unlink()
-    done = subprocess.run([sys.executable, "-m", "router.cli", "serve", "--port", "0", "--data-dir",
+    done = subprocess.run([sys.executable, "-m", "router.cli.main", "serve", "--port", "0", "--data-dir",
                            str(tmp_path / "data")], capture_output=True, text=True, timeout=300,
                           env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2

@@ -9,8 +9,8 @@ from learners.logged import (action_space, bandit_log, cost_matrix, export_event
                              target_probabilities, write_events)
 from learners.ope import estimate_all, ips, snips
 from learners.policies import AlwaysCheapest
-from router.cli import main
-from router.types import FeedbackRequest
+from router.cli.main import main
+from router.domain.types import FeedbackRequest
 from simulator.ope_study import run_study
 from simulator.world import expected_grade
 from tests.conftest import user_request

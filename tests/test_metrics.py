@@ -18,10 +18,10 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.service_metrics import OTHER_TENANTS, ServiceMetrics, TenantLabels
-from router.process import ServerProcess
-from router.server import _counted_stream
-from router.types import FeedbackRequest
+from router.client.process import ServerProcess
+from router.domain.types import FeedbackRequest
+from router.service.metrics import OTHER_TENANTS, ServiceMetrics, TenantLabels
+from router.transport.server import _counted_stream
 from tests.conftest import user_request
 
 

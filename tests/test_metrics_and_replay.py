@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from simulator.datasets import ROUTING_DEV, load_labelled_csv
-from simulator.routellm_metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.replay import replay_registry, replay_report, sweep
+from simulator.routellm_metrics import apgr, cpt, curve, oracle_points, random_points
 from simulator.routers import InProcessRouter
 from simulator.runs import local_service
 
@@ -89,7 +89,7 @@ def test_the_shared_routing_data_loads_with_its_documented_shape():
 def test_replaying_against_a_running_server_gives_the_in_process_result(tiny_csv, static_reader, tmp_path):
     import yaml
 
-    from router.process import ServerProcess
+    from router.client.process import ServerProcess
     from simulator.replay import replay_registry
     from simulator.routers import RemoteRouter
 

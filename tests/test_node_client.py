@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from router.process import ServerProcess
+from router.client.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

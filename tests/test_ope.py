@@ -3,7 +3,8 @@ cross-fitting, validation, and sane output on any valid log."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from learners.ope import BanditLog, cross_fitted_reward_model, dm, dr, estimate_all, ips, snips
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from router.categories import CATEGORIES
-from router.registry import PlanSpec, Registry, plan_arm
-from router.types import Constraints, FeedbackRequest
+from router.domain.categories import CATEGORIES
+from router.domain.registry import PlanSpec, Registry, plan_arm
+from router.domain.types import Constraints, FeedbackRequest
 from tests.conftest import user_request
 
 PLAN = "kimi-k2+claude-opus-4"

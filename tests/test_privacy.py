@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from router.cache import SemanticCache, conversation_key, scope_of
-from router.cache_guard import judge_profiles, profile, redact
-from router.cache_store import CacheStore, Prompt
+from router.cache.entries import Prompt
+from router.cache.guard import judge_profiles, profile, redact
+from router.cache.semantic import SemanticCache, conversation_key, scope_of
 from router.config import CacheSettings
-from router.types import ChatMessage, FeedbackRequest
+from router.domain.types import ChatMessage, FeedbackRequest
+from router.storage.sqlite.cache_entries import CacheStore
 from tests.conftest import user_request
 from tests.test_cache import Clock, put
 

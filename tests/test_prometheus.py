@@ -23,8 +23,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.process import ServerProcess
-from router.types import FeedbackRequest
+from router.client.process import ServerProcess
+from router.domain.types import FeedbackRequest
 from tests.conftest import user_request
 
 pytestmark = pytest.mark.slow

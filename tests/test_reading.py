@@ -3,15 +3,14 @@
 import numpy as np
 import pytest
 
-from router.classifier import Classifier
 from router.config import Settings
-from router.reading import PromptReader
-from router.security_detector import load_detector
+from router.reading.classifier import Classifier
+from router.reading.detector import load_detector
+from router.reading.reader import PromptReader
 from simulator.embedding_cache import CachedEmbedder
 from simulator.runs import embed_ahead
 from simulator.simulate import route_request
 from simulator.traffic import TrafficGenerator
-
 
 RECHECK_ABOVE = Settings().security_recheck_above
 

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fake_providers import FakeProviders
-from router.process import ServerProcess
 from test_tls import make_pki
+
+from router.client.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

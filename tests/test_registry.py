@@ -2,7 +2,7 @@
 
 import pytest
 
-from router.registry import ModelSpec, Registry
+from router.domain.registry import ModelSpec, Registry
 
 SEED_PRICES = {  # USD per 1M tokens, input / output (seeds 002 and 003)
     "claude-opus-4": (15.00, 75.00),

@@ -5,12 +5,13 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from router.errors import InvalidArgument
-from router.registry import Registry
-from router.rules import (MAX_CONDITIONS, MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
-                          Condition, Facts, Rule, evaluate, in_share, matches, parse_rule)
+from router.domain.errors import InvalidArgument
+from router.domain.registry import Registry
+from router.domain.rules import (MAX_CONDITIONS, MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
+                                 Condition, Facts, Rule, evaluate, in_share, matches, parse_rule)
 
 REGISTRY = Registry.from_yaml()
 
@@ -424,10 +425,10 @@ def test_evaluate_never_raises(request_facts, decision_id):
 
 
 def test_a_tenant_may_add_at_most_max_rules_over_grpc_and_may_still_replace_one(tmp_path, registry):
-    from router.errors import FailedPrecondition
-    from router.rule_book import MAX_RULES, RuleBook
+    from router.decide.rule_book import MAX_RULES, RuleBook
+    from router.domain.errors import FailedPrecondition
     from router.storage import RULES
-    from router.storage.documents import SQLiteDocuments
+    from router.storage.sqlite.documents import SQLiteDocuments
 
     book = RuleBook({}, SQLiteDocuments(tmp_path / "rules.sqlite", RULES), registry)
     rule = {"conditions": [{"field": "team", "op": "eq", "value": "web"}], "action": {"type": "bypass_cache"}}

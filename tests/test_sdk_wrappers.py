@@ -13,15 +13,15 @@ import openai
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 from anthropic.types import Message, RawMessageStreamEvent
+from fake_providers import INPUT_TOKENS, OUTPUT_TOKENS, FakeProviders, answer_text
 from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import TypeAdapter
 
-from fake_providers import INPUT_TOKENS, OUTPUT_TOKENS, FakeProviders, answer_text
 from router.client import AsyncRouterClient
-from router.process import ServerProcess
-from router.tokens import estimate_tokens
-from router.wrappers import wrap_anthropic, wrap_async_anthropic, wrap_async_openai, wrap_openai
+from router.client.process import ServerProcess
+from router.client.wrappers import wrap_anthropic, wrap_async_anthropic, wrap_async_openai, wrap_openai
+from router.domain.tokens import estimate_tokens
 
 pytestmark = pytest.mark.slow
 

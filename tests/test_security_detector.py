@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from router.classifier import SecuritySource
-from router.security_detector import load_detector, packaged_path
-from router.types import FeedbackRequest
+from router.domain.types import FeedbackRequest
+from router.reading.classifier import SecuritySource
+from router.reading.detector import load_detector, packaged_path
 from tests.conftest import user_request
 
 IMPLICIT = "Write a Flask endpoint that lets users upload a profile picture"

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from router.cli import main
-from router.security_eval import CURVE_THRESHOLDS, training_table
+from router.cli.main import main
+from router.cli.security_eval import CURVE_THRESHOLDS, training_table
 
 # Two lines name a security task outright (the rule flags them whatever the threshold), one asks for
 # security work in ordinary words, three are ordinary; label 2 shows that any integer label is counted.

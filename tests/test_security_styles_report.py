@@ -3,7 +3,7 @@
 
 from collections import Counter
 
-from router.categories import SECURITY_CRITICAL
+from router.domain.categories import SECURITY_CRITICAL
 from simulator.demo import Tally, print_report
 from simulator.routers import InProcessRouter
 from simulator.runs import local_service

@@ -12,9 +12,8 @@ import yaml
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from router.client import RouterClient
-from router.process import ServerProcess
-from router.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
+from router.client.process import ServerProcess
+from router.domain.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +166,7 @@ def test_reflection_lists_the_service_and_describes_its_calls(server):
 
 def test_the_cli_routes_and_feeds_back_as_json(server):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "router.cli", "--api-key", server.dev_key, *args],
+        return subprocess.run([sys.executable, "-m", "router.cli.main", "--api-key", server.dev_key, *args],
                               capture_output=True, text=True, timeout=60)
 
     routed = cli("route", "--addr", server.addr, "--prompt", "What is the capital of Chad?")
@@ -182,7 +181,7 @@ def test_the_cli_routes_and_feeds_back_as_json(server):
 
 
 def test_the_cli_without_a_key_says_how_to_give_one(server):
-    keyless = subprocess.run([sys.executable, "-m", "router.cli", "route", "--addr", server.addr, "--prompt", "Hi"],
+    keyless = subprocess.run([sys.executable, "-m", "router.cli.main", "route", "--addr", server.addr, "--prompt", "Hi"],
                              capture_output=True, text=True, timeout=60, env=_without("BANDITROUTE_API_KEY"))
     assert keyless.returncode == 1
     assert "UNAUTHENTICATED: no API key" in keyless.stderr and "--api-key" in keyless.stderr

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from router.errors import AlreadyExists, InvalidArgument, NotFound
-from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from router.domain.types import ChatMessage, FeedbackRequest, RouteRequest
 from tests.conftest import new_service, user_request
 
 PROMPTS = [

@@ -75,7 +75,7 @@ def test_scenario_changes_reach_the_service_and_the_world(every_scenario):
 def test_driving_a_running_server_gives_the_in_process_results(tmp_path, static_reader):
     import yaml
 
-    from router.process import ServerProcess
+    from router.client.process import ServerProcess
     from simulator.routers import RemoteRouter
 
     seed = 5

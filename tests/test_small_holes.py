@@ -8,17 +8,19 @@ import itertools
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from router.auth import key_hash
-from router.cli import main
+from router.cli.main import main
 from router.client import RouterClient, auth_metadata
 from router.config import Settings
-from router.errors import InvalidArgument
-from router.generated import router_pb2 as pb, router_pb2_grpc
-from router.server import RunningServer
-from router.types import FeedbackRequest
-from router.validation import validate_route, validate_tenant_id
+from router.domain.errors import InvalidArgument
+from router.domain.types import FeedbackRequest
+from router.generated import router_pb2 as pb
+from router.generated import router_pb2_grpc
+from router.service.validation import validate_route, validate_tenant_id
+from router.transport.auth import key_hash
+from router.transport.server import RunningServer
 from tests.conftest import user_request
 from tests.test_privacy import leaked
 

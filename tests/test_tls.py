@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from router.cli import main
+from router.cli.main import main
 from router.client import AsyncRouterClient, RouterClient, channel_credentials
-from router.config_check import check_config
-from router.process import ServerProcess
-from router.types import ChatMessage, FeedbackRequest, RouteRequest
+from router.client.process import ServerProcess
+from router.config.check import check_config
+from router.domain.types import ChatMessage, FeedbackRequest, RouteRequest
 
 REQUEST = RouteRequest("acme", (ChatMessage("user", "What is the capital of Peru?"),))
 TLS_ENV = ("BANDITROUTE_TLS", "BANDITROUTE_CA_FILE", "BANDITROUTE_CLIENT_CERT", "BANDITROUTE_CLIENT_KEY")
@@ -166,7 +166,7 @@ def test_with_a_client_ca_any_other_client_is_refused(mtls_server, pki, certific
 def cli(*argv: str) -> subprocess.CompletedProcess:
     """The command in its own process: it puts its TLS options in its environment, which must not leak here."""
     env = {k: v for k, v in os.environ.items() if k not in TLS_ENV}
-    return subprocess.run([sys.executable, "-m", "router.cli", *argv], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "router.cli.main", *argv], capture_output=True, text=True, timeout=120,
                           env=dict(env, HF_HUB_OFFLINE="1"))
 
 

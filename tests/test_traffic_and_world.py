@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from router.categories import CATEGORIES, SECURITY_CRITICAL
+from router.domain.categories import CATEGORIES, SECURITY_CRITICAL
 from simulator.traffic import SyntheticPrompt, TrafficGenerator, distinct_prompts
 from simulator.world import BASE_QUALITY, World
 

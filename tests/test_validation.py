@@ -4,14 +4,14 @@ import math
 
 import pytest
 
-from router import wire
 from router.config import LimitSettings, Settings
-from router.errors import InvalidArgument
+from router.domain.errors import InvalidArgument
+from router.domain.registry import Registry
+from router.domain.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
 from router.generated import router_pb2 as pb
-from router.registry import Registry
-from router.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
-from router.validation import (validate_feedback, validate_group_by, validate_report, validate_route,
-                               validate_rule_id, validate_tenant_id)
+from router.service.validation import (validate_feedback, validate_group_by, validate_report, validate_route,
+                                       validate_rule_id, validate_tenant_id)
+from router.transport import wire
 from tests.conftest import user_request
 
 REGISTRY = Registry.from_yaml()

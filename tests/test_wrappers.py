@@ -13,10 +13,10 @@ import grpc
 import pytest
 import yaml
 
-from router.categories import CATEGORIES
-from router.process import ServerProcess
 from router.client import AsyncRouterClient
-from router.wrappers import wrap_anthropic, wrap_async_anthropic, wrap_async_openai, wrap_openai
+from router.client.process import ServerProcess
+from router.client.wrappers import wrap_anthropic, wrap_async_anthropic, wrap_async_openai, wrap_openai
+from router.domain.categories import CATEGORIES
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """What the service keeps, as interfaces: one Protocol per store, and the plain data they exchange.
 
 The service talks only to these. The embedded default keeps each store in a SQLite file under
-data_dir (router/store.py, router/cache_store.py, router/storage/documents.py); router/storage/memory.py
+data_dir (router/storage/sqlite/decisions.py, router/storage/sqlite/cache_entries.py, router/storage/sqlite/documents.py); router/storage/memory.py
 keeps them in memory. Both pass the same contract suite (tests/storage/test_contract.py), which a
 PostgreSQL backend will have to pass unchanged. `open_storage` (router/storage/backends.py) opens
 the one the settings name: it lives apart so that the backends, which import this module, are not
@@ -14,12 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
-from router.anomalies import Alert
-from router.cache_store import Entry, Prompt, Slot
-from router.errors import AlreadyExists, NotFound, RouterError
-from router.types import Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+from router.cache.entries import CacheEntries
+from router.domain.errors import AlreadyExists, NotFound, RouterError
+from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
 
 
 @dataclass(frozen=True)
@@ -66,43 +63,6 @@ class DecisionLog(Protocol):
     def last_feedback_seq(self) -> int: ...
 
     def check_writable(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class CacheEntries(Protocol):
-    """The semantic cache's durable copy: entries, prompts waiting for their answer, ratings of
-    served hits, and the key of its sealed prompts' hashes (which must live as long as they do)."""
-
-    redaction_key: bytes
-
-    def live_slots(self, now: float) -> Iterator[tuple[Slot, np.ndarray]]: ...
-
-    def entries(self, entry_ids: list[int]) -> dict[int, Entry]: ...
-
-    def add_entry(self, prompt: Prompt, answer: str, category: str, model: str, now: float, ttl: float) -> Entry: ...
-
-    def delete_entries(self, entry_ids: list[int]) -> None: ...
-
-    def delete_tenant(self, tenant_id: str) -> None: ...
-
-    def touch(self, entry_id: int, now: float) -> None: ...
-
-    def add_pending(self, decision_id: str, prompt: Prompt, now: float) -> None: ...
-
-    def take_pending(self, decision_id: str) -> Prompt | None: ...
-
-    def forget_pending_before(self, cutoff: float) -> int: ...
-
-    def tenants_with_text(self) -> list[str]: ...
-
-    def prompts_with_text(self, tenant_id: str) -> tuple[dict[int, Prompt], dict[str, Prompt]]: ...
-
-    def seal(self, entries: dict[int, Prompt], pending: dict[str, Prompt]) -> None: ...
-
-    def add_rating(self, tenant_id: str, similarity: float, good: bool, now: float) -> None: ...
-
-    def ratings(self) -> dict[str, list[tuple[float, bool]]]: ...
 
     def close(self) -> None: ...
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from router.cache_store import CacheStore
 from router.config import Settings
 from router.storage import BUDGETS, RULES, Storage
-from router.storage.documents import SQLiteDocuments
 from router.storage.memory import memory_storage
-from router.store import SQLiteDecisionLog
+from router.storage.sqlite.cache_entries import CacheStore
+from router.storage.sqlite.decisions import SQLiteDecisionLog
+from router.storage.sqlite.documents import SQLiteDocuments
 
 
 def open_storage(settings: Settings) -> Storage:

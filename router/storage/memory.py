@@ -19,13 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from router.anomalies import Alert
-from router.cache_guard import profile
-from router.cache_store import Entry, Prompt, Slot, check_storable
-from router.errors import RouterError
-from router.storage import (BUDGETS, RULES, Document, DocumentKind, RuleCount, Storage, already_answered,
-                            not_in_log)
-from router.types import Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+from router.cache.entries import Entry, Prompt, Slot, check_storable
+from router.cache.guard import profile
+from router.domain.errors import RouterError
+from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+from router.storage import BUDGETS, RULES, Document, DocumentKind, RuleCount, Storage, already_answered, not_in_log
 
 
 def memory_storage(cache_enabled: bool) -> Storage:

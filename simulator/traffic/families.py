@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.categories import CATEGORIES, SECURITY_CRITICAL
+from router.domain.categories import CATEGORIES, SECURITY_CRITICAL
 from simulator.traffic.engineering import COMPLEX, DEBUG, DOCS, STANDARD
 from simulator.traffic.everyday import CONVERSATION, FICTION, LOGIC, PROSE, SIMPLE
 from simulator.traffic.family import Family, Profile, ambiguous

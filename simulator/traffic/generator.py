@@ -27,8 +27,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from router.categories import CATEGORIES, DEFAULT_OUTPUT_TOKENS, SECURITY_CRITICAL
-from router.tokens import CHARS_PER_TOKEN
+from router.domain.categories import CATEGORIES, DEFAULT_OUTPUT_TOKENS, SECURITY_CRITICAL
+from router.domain.tokens import CHARS_PER_TOKEN
 from simulator.traffic.engineering import STANDARD
 from simulator.traffic.families import AMBIGUOUS_BY_CATEGORY, PROFILES
 from simulator.traffic.family import Family

@@ -8,16 +8,8 @@ import re
 import string
 from collections.abc import Callable
 
-from simulator.traffic.passages import (
-    CHANGES,
-    CUSTOMER_EMAILS,
-    MEETING_NOTES,
-    PARAGRAPH_BANKS,
-    PRODUCT_BLURB,
-    REVIEWS,
-    SYSTEM_CONTEXT,
-    TYPO_EMAILS,
-)
+from simulator.traffic.passages import (CHANGES, CUSTOMER_EMAILS, MEETING_NOTES, PARAGRAPH_BANKS, PRODUCT_BLURB,
+                                        REVIEWS, SYSTEM_CONTEXT, TYPO_EMAILS)
 from simulator.traffic.snippets import CLAIM_SQL, NGINX, SNIPPETS, STACKS, TRACEBACKS, Stack
 from simulator.traffic.words import CONCEPT_PAIRS, DESERIALISERS, NONSENSE_GROUPS, SHELL_TOOLS, UNIT_PAIRS, WORDS
 

@@ -16,16 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from router.anomalies import Alert
-from router.cache_guard import profile, redact
-from router.cache_store import Prompt
+from router.cache.entries import Prompt
+from router.cache.guard import profile, redact
 from router.config import Settings
-from router.errors import AlreadyExists, NotFound
+from router.decide.anomalies import Alert
+from router.domain.errors import AlreadyExists, NotFound
+from router.domain.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata, Reason, RuleMatch
 from router.storage import TENANT_BUDGETS, RuleCount, Storage
 from router.storage.backends import open_storage
-from router.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata, Reason, RuleMatch
 from tests.conftest import random_context
 
 BACKENDS = ["sqlite", "memory"]

@@ -1,0 +1,1 @@
+"""The `banditroute` command line."""

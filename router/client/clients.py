@@ -1,0 +1,254 @@
+"""Clients over the generated stub: `RouterClient` (blocking) and `AsyncRouterClient` (asyncio).
+
+Both carry the API key on every call, give each call a deadline, and retry a call that failed with
+UNAVAILABLE (the server was unreachable, restarting or draining) with exponential backoff, inside
+that deadline; no other status is retried, so a refusal is never repeated. gRPC's own retry policy
+does the retrying. A retried Route whose first attempt did reach the server leaves one decision
+without feedback, which expires; a retried Feedback whose first attempt was learned answers
+ALREADY_EXISTS.
+
+Every call answers in one style, plain values shaped as the CLI's JSON prints them: a dict per
+response message (a list of them for many, an iterator for a stream) keyed by the proto's field
+names, counts as ints, every field present. An `optional` field left unset is None (`stats --json`
+and `rules` leave it out, as protobuf's JSON does); see wire.message_to_dict. invalidate_cache gives
+only its count, delete_rule nothing.
+
+Both speak plain text unless told to use TLS (`tls=True`, a CA file, a client certificate, or the
+environment variables `channel_credentials` reads), which a key crossing any network needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from router.domain.types import FeedbackRequest, RouteRequest
+from router.generated import router_pb2, router_pb2_grpc
+from router.transport import wire
+
+API_KEY_ENV = "BANDITROUTE_API_KEY"
+TLS_ENV = "BANDITROUTE_TLS"  # "1": TLS, trusting the system's roots unless a CA file is given
+CA_FILE_ENV = "BANDITROUTE_CA_FILE"
+CLIENT_CERT_ENV = "BANDITROUTE_CLIENT_CERT"
+CLIENT_KEY_ENV = "BANDITROUTE_CLIENT_KEY"
+
+
+def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata that carries an API key (none without a key)."""
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def channel_options(attempts: int) -> list[tuple[str, object]]:
+    """Channel options that retry every Router call up to `attempts` times in all on UNAVAILABLE only."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, not {attempts}")
+    if attempts == 1:
+        return [("grpc.enable_retries", 0)]
+    policy = {"maxAttempts": attempts, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
+              "retryableStatusCodes": ["UNAVAILABLE"]}
+    service = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+    config = {"methodConfig": [{"name": [{"service": service}], "retryPolicy": policy}]}
+    return [("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(config))]
+
+
+def channel_credentials(tls: bool = False, ca_file: str | Path | None = None,
+                        client_cert_file: str | Path | None = None,
+                        client_key_file: str | Path | None = None) -> grpc.ChannelCredentials | None:
+    """TLS credentials for a channel, or None for plain text. Each file left out is taken from its
+    environment variable ($BANDITROUTE_CA_FILE, _CLIENT_CERT, _CLIENT_KEY); any file, `tls` or
+    $BANDITROUTE_TLS=1 means TLS. Without a CA file the system's roots are trusted; a client
+    certificate (PEM, with its unencrypted key) is for a server that asks for one (mutual TLS)."""
+    ca_file = ca_file or os.environ.get(CA_FILE_ENV)
+    client_cert_file = client_cert_file or os.environ.get(CLIENT_CERT_ENV)
+    client_key_file = client_key_file or os.environ.get(CLIENT_KEY_ENV)
+    if not (tls or os.environ.get(TLS_ENV) == "1" or ca_file or client_cert_file or client_key_file):
+        return None
+    if bool(client_cert_file) != bool(client_key_file):
+        raise ValueError("a client certificate goes with its key: give both client_cert_file and client_key_file")
+    return grpc.ssl_channel_credentials(root_certificates=_read(ca_file), private_key=_read(client_key_file),
+                                        certificate_chain=_read(client_cert_file))
+
+
+def _read(path: str | Path | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def _open_channel(channels, addr: str, attempts: int, credentials: grpc.ChannelCredentials | None):
+    """A channel from `channels` (grpc or grpc.aio): TLS with credentials, plain text without."""
+    options = channel_options(attempts)
+    if credentials is None:
+        return channels.insecure_channel(addr, options=options)
+    return channels.secure_channel(addr, credentials, options=options)
+
+
+class RouterClient:
+    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None, attempts: int = 4, *,
+                 tls: bool = False, ca_file: str | Path | None = None, client_cert_file: str | Path | None = None,
+                 client_key_file: str | Path | None = None):
+        """timeout: each call's deadline in seconds, retries included. api_key: the key every call
+        carries; $BANDITROUTE_API_KEY when not given. attempts: tries in all on UNAVAILABLE (gRPC
+        caps them at 5). tls, ca_file, client_cert_file, client_key_file: see channel_credentials;
+        plain text without any."""
+        self.addr = addr
+        self.timeout = timeout
+        self._channel = _open_channel(grpc, addr, attempts,
+                                      channel_credentials(tls, ca_file, client_cert_file, client_key_file))
+        self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
+                                 auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
+
+    def route(self, request: RouteRequest) -> dict:
+        response = self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
+        return wire.route_response_to_dict(response)
+
+    def route_batch(self, requests: list[RouteRequest]) -> list[dict]:
+        """Each prompt's decision, in order, or the status code's name and message that refused it."""
+        response = self._stub.RouteBatch(_route_batch_to_pb(requests), timeout=self.timeout)
+        return _outcomes_to_dicts(response, wire.route_response_to_dict)
+
+    def feedback(self, request: FeedbackRequest) -> dict:
+        response = self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
+        return wire.message_to_dict(response)
+
+    def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
+        """Each feedback's outcome, in order: its reward and cost, or the status code's name and
+        message that refused it."""
+        response = self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
+        return _outcomes_to_dicts(response, wire.message_to_dict)
+
+    def invalidate_cache(self, tenant_id: str) -> int:
+        """Drop a tenant's cached answers; returns how many there were."""
+        request = router_pb2.InvalidateCacheRequest(tenant_id=tenant_id)
+        return self._stub.InvalidateCache(request, timeout=self.timeout).entries_removed
+
+    def list_rules(self, tenant_id: str) -> list[dict]:
+        """The tenant's rules in the order they are tried, each a RuleState: rule, source, matched, applied,
+        last_matched_unix."""
+        response = self._stub.ListRules(router_pb2.ListRulesRequest(tenant_id=tenant_id), timeout=self.timeout)
+        return [wire.message_to_dict(state) for state in response.rules]
+
+    def put_rule(self, tenant_id: str, rule: dict) -> dict:
+        """Add or replace a rule given as the config file writes it; returns its RuleState."""
+        message = json_format.ParseDict(rule, router_pb2.Rule())
+        request = router_pb2.PutRuleRequest(tenant_id=tenant_id, rule=message)
+        return wire.message_to_dict(self._stub.PutRule(request, timeout=self.timeout))
+
+    def delete_rule(self, tenant_id: str, rule_id: str) -> None:
+        self._stub.DeleteRule(router_pb2.DeleteRuleRequest(tenant_id=tenant_id, rule_id=rule_id), timeout=self.timeout)
+
+    def set_budgets(self, tenant_id: str, budgets: list[dict]) -> list[dict]:
+        """Replace the tenant's budgets set over gRPC, given as the config file writes them; returns the
+        status of all its budgets now (the config file's included), each a BudgetStatus: scope, period,
+        period_key, limit_usd, spent_usd, reserved_usd."""
+        messages = [json_format.ParseDict({k: v for k, v in b.items() if v is not None}, router_pb2.Budget())
+                    for b in budgets]
+        request = router_pb2.SetBudgetsRequest(tenant_id=tenant_id, budgets=messages)
+        response = self._stub.SetBudgets(request, timeout=self.timeout)
+        return [wire.message_to_dict(status) for status in response.budgets]
+
+    def stats(self, tenant_id: str, since: float = 0.0, until: float = 0.0, group_by: str = "") -> dict:
+        """A StatsResponse: total (a Figures), group_by, groups, alerts and budgets."""
+        request = router_pb2.StatsRequest(tenant_id=tenant_id, since_unix=since, until_unix=until, group_by=group_by)
+        return wire.message_to_dict(self._stub.Stats(request, timeout=self.timeout))
+
+    def export_ledger(self, tenant_id: str, since: float = 0.0, until: float = 0.0) -> Iterator[dict]:
+        """The settled calls of the window, each a LedgerEntry, streamed (no deadline: an export may be
+        long). The call starts here; a refusal is raised when the first entry is read."""
+        request = router_pb2.ExportLedgerRequest(tenant_id=tenant_id, since_unix=since, until_unix=until)
+        return (wire.message_to_dict(entry) for entry in self._stub.ExportLedger(request))
+
+    def wait_until_serving(self, timeout: float) -> None:
+        """Block until the health service says SERVING; raises grpc.FutureTimeoutError otherwise."""
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        health_stub = health_pb2_grpc.HealthStub(self._channel)
+        response = health_stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"{self.addr} is not serving (status {response.status})")
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> RouterClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncRouterClient:
+    """The calls a backend makes on its request path, for asyncio: `async with AsyncRouterClient(addr)`."""
+
+    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None, attempts: int = 4, *,
+                 tls: bool = False, ca_file: str | Path | None = None, client_cert_file: str | Path | None = None,
+                 client_key_file: str | Path | None = None):
+        """As RouterClient's."""
+        self.addr = addr
+        self.timeout = timeout
+        self._channel = _open_channel(grpc.aio, addr, attempts,
+                                      channel_credentials(tls, ca_file, client_cert_file, client_key_file))
+        self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
+                                 auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
+
+    async def route(self, request: RouteRequest) -> dict:
+        response = await self._stub.Route(wire.route_request_to_pb(request), timeout=self.timeout)
+        return wire.route_response_to_dict(response)
+
+    async def route_batch(self, requests: list[RouteRequest]) -> list[dict]:
+        response = await self._stub.RouteBatch(_route_batch_to_pb(requests), timeout=self.timeout)
+        return _outcomes_to_dicts(response, wire.route_response_to_dict)
+
+    async def feedback(self, request: FeedbackRequest) -> dict:
+        response = await self._stub.Feedback(wire.feedback_request_to_pb(request), timeout=self.timeout)
+        return wire.message_to_dict(response)
+
+    async def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
+        response = await self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
+        return _outcomes_to_dicts(response, wire.message_to_dict)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncRouterClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+class _Authorized:
+    """The stub, with the key's metadata added to every call."""
+
+    def __init__(self, stub: router_pb2_grpc.RouterStub, metadata: tuple[tuple[str, str], ...]):
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, method: str):
+        call = getattr(self._stub, method)
+        return lambda request, **kwargs: call(request, metadata=self._metadata, **kwargs)
+
+
+def _feedback_batch_to_pb(requests: list[FeedbackRequest]) -> router_pb2.FeedbackBatchRequest:
+    return router_pb2.FeedbackBatchRequest(feedbacks=[wire.feedback_request_to_pb(r) for r in requests])
+
+
+def _route_batch_to_pb(requests: list[RouteRequest]) -> router_pb2.RouteBatchRequest:
+    return router_pb2.RouteBatchRequest(requests=[wire.route_request_to_pb(r) for r in requests])
+
+
+def _outcomes_to_dicts(response, to_dict) -> list[dict]:
+    """A batch's outcomes: each response as a dict, or {"code": status name, "message": why}."""
+    return [to_dict(o.response) if o.code == 0 else {"code": status_name(o.code), "message": o.message}
+            for o in response.outcomes]
+
+
+def status_name(code: int) -> str:
+    """The name of a gRPC status code given as its number (as a FeedbackOutcome carries it)."""
+    return _CODE_NAMES.get(code, str(code))
+
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}

@@ -1,0 +1,1 @@
+"""The embedded storage: SQLite files in the data directory, one per store."""

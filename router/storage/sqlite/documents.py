@@ -1,0 +1,76 @@
+"""Tenant documents (rules and budgets set over gRPC) kept in SQLite, one file per kind, so that they
+outlive a restart; those of the config file live in the file."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from router.storage import BUDGETS, RULES, Document, DocumentKind
+from router.storage.sqlite.connection import open_database, storage_writes
+
+# Each kind's table as its file was first written: data directories from before still open.
+_SCHEMAS = {
+    RULES: """
+CREATE TABLE IF NOT EXISTS rules (
+    tenant_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, rule_id)
+);
+""",
+    BUDGETS: """
+CREATE TABLE IF NOT EXISTS budgets (
+    tenant_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,  -- the list of budgets, as the config file writes them
+    updated_at REAL NOT NULL
+);
+""",
+}
+
+
+class SQLiteDocuments:
+    def __init__(self, path: Path, kind: DocumentKind):
+        self._path = path
+        self._kind = kind
+        self._db = open_database(path, _SCHEMAS[kind])
+        self._lock = threading.Lock()
+
+    def all(self) -> dict[str, dict[str, Document]]:
+        """Every stored document, by tenant, then name."""
+        name = self._kind.name_column or f"'{self._kind.table}'"
+        with self._lock, storage_writes(self._path):
+            rows = self._db.execute(
+                f"SELECT tenant_id, {name}, body, updated_at FROM {self._kind.table} ORDER BY tenant_id, {name}"
+            ).fetchall()
+        documents: dict[str, dict[str, Document]] = {}
+        for tenant_id, name, body, updated_at in rows:
+            documents.setdefault(tenant_id, {})[name] = Document(json.loads(body), updated_at)
+        return documents
+
+    def put(self, tenant_id: str, name: str, body: Any, at: float) -> None:
+        row = {**self._key(tenant_id, name), "body": json.dumps(body), "updated_at": at}
+        with self._lock, storage_writes(self._path):
+            self._db.execute(f"INSERT OR REPLACE INTO {self._kind.table} ({', '.join(row)}) "
+                             f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+    def delete(self, tenant_id: str, name: str) -> bool:
+        key = self._key(tenant_id, name)
+        with self._lock, storage_writes(self._path):
+            cursor = self._db.execute(f"DELETE FROM {self._kind.table} WHERE {' AND '.join(f'{c} = ?' for c in key)}",
+                                      tuple(key.values()))
+        return cursor.rowcount > 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _key(self, tenant_id: str, name: str) -> dict[str, str]:
+        """The columns that name a document, with their values."""
+        self._kind.check_name(name)
+        if self._kind.name_column is None:
+            return {"tenant_id": tenant_id}
+        return {"tenant_id": tenant_id, self._kind.name_column: name}

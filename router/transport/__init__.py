@@ -1,0 +1,1 @@
+"""The service on the wire: the gRPC server, protobuf conversion, authentication."""
