@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from router.cli.main import add_tls_options
+from router.cli.remote import add_tls_options
 
 
 def add_commands(commands) -> None:

@@ -1,0 +1,134 @@
+"""The decision log's rows and the dataclasses they hold: a decision (with its context) as it is
+written and read back, feedback as read, a ledger entry, and the columns each query selects for them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+
+from router.domain.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata
+
+FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
+# What a log written before the column reads.
+_NEUTRAL = {"baseline_cost_usd": "0.0", "expired": "0", "not_called": "0", "overrun_usd": "0.0"}
+FEEDBACK_COLUMNS = ", ".join(
+    f"COALESCE(f.{c}, {_NEUTRAL[c]})" if c in _NEUTRAL else f"f.{c}" for c in FEEDBACK_FIELDS
+)
+_DECISION_FIELDS = [
+    "decision_id", "tenant_id", "created_at", "model", "provider", "probability", "reason",
+    "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
+    "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
+    "cache_entry_id", "cache_similarity", "cost_saved_usd", "baseline_cost_usd", "rule_id", "budget_mode",
+    "escalated_from", "security_source", "security_probability",
+]
+DECISION_COLUMNS = ", ".join(f"d.{c}" for c in _DECISION_FIELDS)
+# A log written before a column existed reads it as its neutral value.
+LEDGER_COLUMNS = ", ".join([
+    "d.decision_id", "d.tenant_id", "d.created_at", "d.metadata", "d.model", "d.category", "d.security",
+    "d.reason", "COALESCE(d.rule_id, '')", "COALESCE(d.budget_mode, '')", "d.estimated_cost_usd",
+    "d.cache_entry_id IS NOT NULL", "f.created_at",
+    "COALESCE(f.input_tokens, d.input_tokens)", "COALESCE(f.output_tokens, d.output_tokens)",
+    "CASE WHEN f.decision_id IS NOT NULL THEN f.actual_cost_usd "
+    "WHEN d.cache_entry_id IS NOT NULL THEN 0.0 ELSE d.estimated_cost_usd END",
+    "COALESCE(f.baseline_cost_usd, d.baseline_cost_usd, 0.0)", "COALESCE(d.cost_saved_usd, 0.0)", "f.quality",
+    "COALESCE(f.error, 0)",
+    # Expired: learned with the tenant's expired_quality, or still without feedback past the wait
+    # (feedback that came after the expiry is the decision's real outcome).
+    "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) ELSE d.expired_at IS NOT NULL END",
+    "COALESCE(f.not_called, 0)", "COALESCE(f.latency_ms, 0.0)", "f.time_to_first_token_ms",
+    "COALESCE(d.security_source, '')", "COALESCE(f.overrun_usd, 0.0)",
+])
+
+
+def ledger_entry(row: tuple) -> LedgerEntry:
+    (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
+     estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error,
+     expired, not_called, latency_ms, time_to_first_token_ms, security_source, overrun_usd) = row
+    who = json.loads(metadata)
+    return LedgerEntry(
+        decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
+        project=who["project"], feature=who["feature"], user=who["user"], model=model, category=category,
+        security=bool(security), reason=reason, rule_id=rule_id, budget_mode=budget_mode,
+        estimated_cost_usd=estimated, cache_hit=bool(cache_hit), settled_at=settled_at,
+        input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
+        cache_saved_usd=cache_saved, quality=quality, error=bool(error), expired=bool(expired),
+        not_called=bool(not_called), latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
+        security_source=security_source, overrun_usd=overrun_usd,
+    )
+
+
+def decision_row(decision: Decision, context: Context) -> dict:
+    return {
+        "decision_id": decision.decision_id,
+        "tenant_id": decision.tenant_id,
+        "created_at": decision.created_at,
+        "model": decision.model,
+        "provider": decision.provider,
+        "probability": decision.probability,
+        "reason": decision.reason,
+        "category": decision.category,
+        "security": int(decision.security),
+        "complexity": decision.complexity,
+        "cost_weight": decision.cost_weight,
+        "input_tokens": decision.estimated_input_tokens,
+        "output_tokens": decision.estimated_output_tokens,
+        "estimated_cost_usd": decision.estimated_cost_usd,
+        "candidates": json.dumps(decision.candidates),
+        "probabilities": json.dumps(decision.probabilities),
+        "fallbacks": json.dumps(decision.fallbacks),
+        "metadata": json.dumps(asdict(decision.metadata)),
+        "embedding": np.asarray(context.embedding, dtype=np.float32).tobytes(),
+        # The answer itself stays in the cache: the log keeps which entry was served.
+        "cache_entry_id": decision.cache.entry_id if decision.cache else None,
+        "cache_similarity": decision.cache.similarity if decision.cache else None,
+        "cost_saved_usd": decision.cache.cost_saved_usd if decision.cache else None,
+        "baseline_cost_usd": decision.baseline_cost_usd,
+        "rule_id": decision.rule_id,
+        "budget_mode": decision.budget_mode,
+        "escalated_from": decision.escalated_from,
+        "security_source": decision.security_source,
+        "security_probability": decision.security_probability,
+        "awaiting_feedback": 1,
+    }
+
+
+def decision_from_row(row: tuple) -> tuple[Decision, Context]:
+    values = dict(zip(_DECISION_FIELDS, row))
+    decision = Decision(
+        decision_id=values["decision_id"],
+        tenant_id=values["tenant_id"],
+        created_at=values["created_at"],
+        model=values["model"],
+        provider=values["provider"],
+        probability=values["probability"],
+        reason=values["reason"],
+        category=values["category"],
+        security=bool(values["security"]),
+        complexity=values["complexity"],
+        cost_weight=values["cost_weight"],
+        estimated_input_tokens=values["input_tokens"],
+        estimated_output_tokens=values["output_tokens"],
+        estimated_cost_usd=values["estimated_cost_usd"],
+        candidates=tuple(json.loads(values["candidates"])),
+        probabilities=tuple(json.loads(values["probabilities"])),
+        fallbacks=tuple(json.loads(values["fallbacks"])),
+        metadata=Metadata(**json.loads(values["metadata"])),
+        cache=None if values["cache_entry_id"] is None else CacheAnswer(
+            values["cache_entry_id"], "", values["cache_similarity"], values["cost_saved_usd"]),
+        baseline_cost_usd=values["baseline_cost_usd"] or 0.0,
+        rule_id=values["rule_id"] or "",
+        budget_mode=values["budget_mode"] or "",
+        escalated_from=values["escalated_from"] or "",
+        security_source=values["security_source"] or "",
+        security_probability=values["security_probability"] or 0.0,
+    )
+    context = Context(
+        embedding=np.frombuffer(values["embedding"], dtype=np.float32),
+        category=decision.category,
+        complexity=decision.complexity,
+        input_tokens=decision.estimated_input_tokens,
+        output_tokens=decision.estimated_output_tokens,
+    )
+    return decision, context
