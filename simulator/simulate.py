@@ -24,6 +24,7 @@ from router.domain.errors import ResourceExhausted
 from router.domain.registry import Registry, normalised_costs
 from router.domain.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from router.service import RouterService
+from router.service.routing import prompt_of
 from simulator.routers import RouterUnderTest
 from simulator.runs import progress
 from simulator.scenarios import SCENARIOS, Changes
@@ -147,7 +148,8 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
             events.append({"step": step, "description": timeline[step].description})
         request = route_request(prompt, cost_weight)
         security_prompts[prompt.style] += prompt.category == SECURITY_CRITICAL
-        situation, security = service.situation(request)
+        read = service.routing.read(request, service.reader.read(*prompt_of(request)))
+        situation, security = read.situation, read.security
         truth = {m.id: stage.expected_quality(m.id, prompt) for m in situation.candidates}
         situation = Situation(situation.context, situation.candidates, situation.cost_weight, truth)
         for policy in policies:

@@ -1,0 +1,57 @@
+"""What the routing, feedback and administration parts of the service share, and how they treat work
+whose loss costs nothing acknowledged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from learners.bandit import BanditPolicy
+from router.cache.semantic import SemanticCache
+from router.config import Settings
+from router.decide.anomalies import SpendAnomalyDetector
+from router.decide.budgets import Budgets
+from router.decide.rule_book import RuleBook
+from router.domain.errors import StorageUnavailable
+from router.domain.registry import Registry
+from router.reading.reader import PromptReader
+from router.service.metrics import ServiceMetrics
+from router.storage import DecisionLog, TenantDocuments
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    """The service's state, one copy shared by its parts: the config, the model registry (replaced,
+    never edited, when a model changes), the reader, the stores, budgets, the anomaly watch, the
+    learning policy, the metrics and the clock (tests put the service on simulated time)."""
+
+    settings: Settings
+    registry: Registry
+    reader: PromptReader
+    decision_log: DecisionLog
+    rules: RuleBook
+    budget_store: TenantDocuments
+    budgets: Budgets
+    anomalies: SpendAnomalyDetector
+    policy: BanditPolicy
+    metrics: ServiceMetrics
+    cache: SemanticCache | None
+    clock: Callable[[], float]
+
+    def baseline_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """What always-premium, the registry's baseline model, would cost for these tokens."""
+        return self.registry[self.registry.baseline_model].cost(input_tokens, output_tokens)
+
+
+@contextmanager
+def best_effort(what: str) -> Iterator[None]:
+    """Work whose loss costs nothing acknowledged (a cache entry, an alert's record, a snapshot the log
+    rebuilds): when storage refuses it, the call that did it still succeeds, and the log says so."""
+    try:
+        yield
+    except StorageUnavailable as exc:
+        log.error("%s was not kept: %s", what, exc)

@@ -1,0 +1,212 @@
+"""The decision service behind one face: `RouterService` holds today's public methods and hands each
+to the part that does it: routing (routing.py), feedback (feedback.py), reports and administration
+(admin.py). `open_service` wires it to the stores the settings name."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from learners.bandit import BanditPolicy
+from learners.snapshots import SnapshotStore
+from learners.vw_bandit import QualityLearner
+from router.cache.semantic import SemanticCache
+from router.config import Settings
+from router.decide.anomalies import SpendAnomalyDetector
+from router.decide.budgets import Budgets, BudgetStatus, parse_budgets
+from router.decide.rule_book import RuleBook, RuleState
+from router.domain.errors import InvalidArgument, RouterError
+from router.domain.registry import ModelSpec, Registry
+from router.domain.rules import Rule
+from router.domain.types import Decision, FeedbackRecord, FeedbackRequest, LedgerEntry, RouteRequest
+from router.reading.reader import PromptReader
+from router.service.admin import Admin
+from router.service.core import Core, best_effort
+from router.service.feedback import FeedbackLoop, restore_spending
+from router.service.metrics import ServiceMetrics
+from router.service.report import Stats
+from router.service.routing import RoutePath, prompt_of
+from router.service.validation import validate_batch_size, validate_feedback, validate_route
+from router.storage import TENANT_BUDGETS, DecisionLog, TenantDocuments
+from router.storage.backends import open_storage
+
+log = logging.getLogger(__name__)
+
+
+def _shared(name: str) -> property:
+    return property(lambda self: getattr(self.core, name), doc=f"the service's {name}, shared by its parts")
+
+
+class RouterService:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        reader: PromptReader,
+        decision_log: DecisionLog,
+        snapshots: SnapshotStore,
+        rules: RuleBook,
+        budget_store: TenantDocuments,
+        cache: SemanticCache | None = None,
+        clock: Callable[[], float] = time.time,
+        rebuild_learner: bool = False,
+    ):
+        """rebuild_learner: snapshots that do not match the decision log are set aside and the learner
+        is rebuilt from the log, where otherwise the service refuses to start (CannotStart)."""
+        budgets = Budgets.from_settings(
+            settings, {tenant: parse_budgets(docs[TENANT_BUDGETS].body) for tenant, docs in budget_store.all().items()})
+        a = settings.anomalies
+        learner, snapshot_seq = snapshots.load(
+            lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path),
+            decision_log.identity(), decision_log.last_feedback_seq(), set_aside_others=rebuild_learner,
+        )
+        self.core = Core(settings, registry, reader, decision_log, rules, budget_store, budgets,
+                         SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd),
+                         BanditPolicy(learner, settings.learner), ServiceMetrics(settings.metrics_max_tenants),
+                         cache, clock)
+        restore_spending(self.core)
+        self.core.metrics.watch(budgets, clock, lambda: self.learner.updates)
+        self.routing = RoutePath(self.core)
+        self.feedback_loop = FeedbackLoop(self.core, snapshots, snapshot_seq)
+        self.admin = Admin(self.core)
+        self.feedback_loop.replay()
+
+    settings = _shared("settings")
+    registry = _shared("registry")
+    reader = _shared("reader")
+    decision_log = _shared("decision_log")
+    cache = _shared("cache")
+    budgets = _shared("budgets")
+    policy = _shared("policy")
+    metrics = _shared("metrics")
+    clock = _shared("clock")
+
+    @property
+    def learner(self) -> QualityLearner:
+        return self.core.policy.learner
+
+    def route(self, request: RouteRequest) -> Decision:
+        """Decide, in order of authority: the safety floor, the tenant's rules, its budgets, the bandit."""
+        outcome, = self.route_batch([request])
+        if isinstance(outcome, RouterError):
+            raise outcome
+        return outcome
+
+    def route_batch(self, requests: list[RouteRequest]) -> list[Decision | RouterError]:
+        """Decide for many prompts, read as one batch: each one's decision, or the error that refused it alone."""
+        settings, registry = self.settings, self.registry
+        validate_batch_size("requests", len(requests), settings.limits.max_batch)
+        outcomes, valid = _refuse_invalid(requests, lambda r: validate_route(r, settings, registry))
+        readings = self.reader.read_many([prompt_of(requests[i]) for i in valid]) if valid else []
+        for i, reading in zip(valid, readings):
+            try:
+                outcomes[i] = self.routing.route(requests[i], reading)
+            except RouterError as exc:
+                outcomes[i] = exc
+        return outcomes
+
+    def feedback(self, request: FeedbackRequest, tenant_id: str | None = None) -> FeedbackRecord:
+        """Learn from one answer. With `tenant_id`, the decision must be that tenant's."""
+        outcome, = self.feedback_batch([request], tenant_id)
+        if isinstance(outcome, RouterError):
+            raise outcome
+        return outcome
+
+    def feedback_batch(self, requests: list[FeedbackRequest],
+                       tenant_id: str | None = None) -> list[FeedbackRecord | RouterError]:
+        """Learn from many answers: each one's record, or the error that refused it alone. The
+        accepted ones are logged in one transaction, so a batch costs one fsync."""
+        validate_batch_size("feedbacks", len(requests), self.settings.limits.max_batch)
+        outcomes, valid = _refuse_invalid(requests, lambda r: validate_feedback(r, self.settings))
+        for i, outcome in zip(valid, self.feedback_loop.feedback([requests[i] for i in valid], tenant_id)):
+            outcomes[i] = outcome
+        return outcomes
+
+    def expire_overdue(self) -> int:
+        """Decisions that waited `feedback_wait_hours` for feedback in vain: expired; how many."""
+        return self.feedback_loop.expire_overdue()
+
+    def update_model(self, spec: ModelSpec) -> None:
+        """Add a model or change its price; the next request sees it (cost is applied, not learned)."""
+        self.core.registry = self.core.registry.with_model(spec)
+
+    def snapshot(self) -> None:
+        self.feedback_loop.snapshot()
+
+    def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
+        return self.admin.stats(tenant_id, since, until, group_by)
+
+    def ledger(self, tenant_id: str, since: float, until: float) -> Iterator[LedgerEntry]:
+        return self.admin.ledger(tenant_id, since, until)
+
+    def rule_states(self, tenant_id: str) -> list[RuleState]:
+        return self.admin.rule_states(tenant_id)
+
+    def put_rule(self, tenant_id: str, doc: dict) -> Rule:
+        return self.admin.put_rule(tenant_id, doc)
+
+    def delete_rule(self, tenant_id: str, rule_id: str) -> None:
+        self.admin.delete_rule(tenant_id, rule_id)
+
+    def set_budgets(self, tenant_id: str, docs: list[dict]) -> list[BudgetStatus]:
+        return self.admin.set_budgets(tenant_id, docs)
+
+    def invalidate_cache(self, tenant_id: str) -> int:
+        return self.admin.invalidate_cache(tenant_id)
+
+    def close(self) -> None:
+        core = self.core
+        with self.feedback_loop.lock:
+            with best_effort("the last learner snapshot"):
+                self.snapshot()
+            core.decision_log.close()
+        core.rules.close()
+        core.budget_store.close()
+        if core.cache is not None:
+            core.cache.close()
+
+
+def open_service(settings: Settings, reader: PromptReader, registry: Registry | None = None,
+                 clock: Callable[[], float] = time.time, rebuild_learner: bool = False) -> RouterService:
+    """A service on the stores `settings.storage` names (SQLite files under data_dir by default), with
+    learner snapshots under data_dir."""
+    registry = registry or Registry.from_yaml(settings.registry_path)
+    storage = open_storage(settings)
+    cache = None
+    if storage.cache is not None:
+        cache = SemanticCache(settings.cache, storage.cache, reader.precise_embedder)
+        # Every tenant the cache holds text of, named in the config or not: default_keep_prompt_text
+        # false must seal what tenants the config does not name stored before.
+        for tenant_id in cache.tenants_with_text():
+            if not settings.tenant(tenant_id).keep_prompt_text and (sealed := cache.redact_tenant(tenant_id)):
+                log.info("tenant %s keeps no prompt text: %d cached prompt(s) stored before were sealed",
+                         tenant_id, sealed)
+    config_rules = {tenant_id: tenant.rules for tenant_id, tenant in settings.tenants.items()}
+    return RouterService(
+        settings=settings,
+        registry=registry,
+        reader=reader,
+        decision_log=storage.decisions,
+        snapshots=SnapshotStore(Path(settings.data_dir) / "snapshots", settings.learner.keep_snapshots),
+        rules=RuleBook(config_rules, storage.rules, registry),
+        budget_store=storage.budgets,
+        cache=cache,
+        clock=clock,
+        rebuild_learner=rebuild_learner,
+    )
+
+
+def _refuse_invalid(requests: list, validate: Callable[[object], None]) -> tuple[list, list[int]]:
+    """A batch's outcomes so far, each invalid request's InvalidArgument in its place (None elsewhere),
+    and the indexes of the valid ones."""
+    outcomes: list = [None] * len(requests)
+    valid = []
+    for i, request in enumerate(requests):
+        try:
+            validate(request)
+            valid.append(i)
+        except InvalidArgument as exc:
+            outcomes[i] = exc
+    return outcomes, valid
