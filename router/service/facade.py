@@ -17,7 +17,7 @@ from router.config import Settings
 from router.decide.anomalies import SpendAnomalyDetector
 from router.decide.budgets import Budgets, BudgetStatus, parse_budgets
 from router.decide.rule_book import RuleBook, RuleState
-from router.domain.errors import InvalidArgument, RouterError
+from router.domain.errors import RouterError
 from router.domain.registry import ModelSpec, Registry
 from router.domain.rules import Rule
 from router.domain.types import Decision, FeedbackRecord, FeedbackRequest, LedgerEntry, RouteRequest
@@ -27,8 +27,8 @@ from router.service.core import Core, best_effort
 from router.service.feedback import FeedbackLoop, restore_spending
 from router.service.metrics import ServiceMetrics
 from router.service.report import Stats
-from router.service.routing import RoutePath, prompt_of
-from router.service.validation import validate_batch_size, validate_feedback, validate_route
+from router.service.routing import RoutePath
+from router.service.validation import refuse_invalid, validate_batch_size, validate_feedback
 from router.storage import TENANT_BUDGETS, DecisionLog, TenantDocuments
 from router.storage.backends import open_storage
 
@@ -96,16 +96,7 @@ class RouterService:
 
     def route_batch(self, requests: list[RouteRequest]) -> list[Decision | RouterError]:
         """Decide for many prompts, read as one batch: each one's decision, or the error that refused it alone."""
-        settings, registry = self.settings, self.registry
-        validate_batch_size("requests", len(requests), settings.limits.max_batch)
-        outcomes, valid = _refuse_invalid(requests, lambda r: validate_route(r, settings, registry))
-        readings = self.reader.read_many([prompt_of(requests[i]) for i in valid]) if valid else []
-        for i, reading in zip(valid, readings):
-            try:
-                outcomes[i] = self.routing.route(requests[i], reading)
-            except RouterError as exc:
-                outcomes[i] = exc
-        return outcomes
+        return self.routing.route_batch(requests)
 
     def feedback(self, request: FeedbackRequest, tenant_id: str | None = None) -> FeedbackRecord:
         """Learn from one answer. With `tenant_id`, the decision must be that tenant's."""
@@ -119,7 +110,7 @@ class RouterService:
         """Learn from many answers: each one's record, or the error that refused it alone. The
         accepted ones are logged in one transaction, so a batch costs one fsync."""
         validate_batch_size("feedbacks", len(requests), self.settings.limits.max_batch)
-        outcomes, valid = _refuse_invalid(requests, lambda r: validate_feedback(r, self.settings))
+        outcomes, valid = refuse_invalid(requests, lambda r: validate_feedback(r, self.settings))
         for i, outcome in zip(valid, self.feedback_loop.feedback([requests[i] for i in valid], tenant_id)):
             outcomes[i] = outcome
         return outcomes
@@ -196,17 +187,3 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         clock=clock,
         rebuild_learner=rebuild_learner,
     )
-
-
-def _refuse_invalid(requests: list, validate: Callable[[object], None]) -> tuple[list, list[int]]:
-    """A batch's outcomes so far, each invalid request's InvalidArgument in its place (None elsewhere),
-    and the indexes of the valid ones."""
-    outcomes: list = [None] * len(requests)
-    valid = []
-    for i, request in enumerate(requests):
-        try:
-            validate(request)
-            valid.append(i)
-        except InvalidArgument as exc:
-            outcomes[i] = exc
-    return outcomes, valid

@@ -1,4 +1,5 @@
-"""One Route, as a sequence of stages a reader follows top to bottom (`RoutePath.route`):
+"""One Route, as a sequence of stages a reader follows top to bottom (`RoutePath.route`), after
+`route_batch` has checked each request and read the batch's prompts at once (reading/reader.py):
 
     read     the prompt's context, whether it is a security task, the candidate models (safety floor)
     rules    the tenant's rules: a block, a cost weight, a model to route to
@@ -20,13 +21,14 @@ from router.cache.entries import Prompt
 from router.cache.semantic import CacheHit, conversation_key, scope_of
 from router.decide.candidates import candidate_models, escalation, reason_for, steer, within_budget
 from router.domain.categories import DEFAULT_OUTPUT_TOKENS
-from router.domain.errors import Blocked, NotFound, ResourceExhausted
+from router.domain.errors import Blocked, NotFound, ResourceExhausted, RouterError
 from router.domain.registry import ModelSpec
 from router.domain.rules import Facts, Outcome
 from router.domain.tokens import estimate_tokens
 from router.domain.types import BudgetMode, CacheAnswer, Context, Decision, Reason, RouteRequest, RuleMatch
 from router.reading.reader import Reading
 from router.service.core import Core, best_effort
+from router.service.validation import refuse_invalid, validate_batch_size, validate_route
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,20 @@ class Chosen:
 class RoutePath:
     def __init__(self, core: Core):
         self.core = core
+
+    def route_batch(self, requests: list[RouteRequest]) -> list[Decision | RouterError]:
+        """Each request checked, all read as one batch, then routed alone: its decision, or the error
+        that refused it."""
+        core = self.core
+        validate_batch_size("requests", len(requests), core.settings.limits.max_batch)
+        outcomes, valid = refuse_invalid(requests, lambda r: validate_route(r, core.settings, core.registry))
+        readings = core.reader.read_many([prompt_of(requests[i]) for i in valid]) if valid else []
+        for i, reading in zip(valid, readings):
+            try:
+                outcomes[i] = self.route(requests[i], reading)
+            except RouterError as exc:
+                outcomes[i] = exc
+        return outcomes
 
     def route(self, request: RouteRequest, reading: Reading) -> Decision:
         """Decide, in order of authority: the safety floor, the tenant's rules, its budgets, the policy."""

@@ -11,6 +11,7 @@ import math
 import reprlib
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import fields
 
 from router.config import LimitSettings, Settings
@@ -215,3 +216,17 @@ def _check_encodable(field: str, text: str) -> None:
 def _check_count(field: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise InvalidArgument(field, f"must be in [{low}, {high}], got {value}")
+
+
+def refuse_invalid(requests: list, validate: Callable[[object], None]) -> tuple[list, list[int]]:
+    """A batch's outcomes so far, each invalid request's InvalidArgument in its place (None elsewhere),
+    and the indexes of the valid ones."""
+    outcomes: list = [None] * len(requests)
+    valid = []
+    for i, request in enumerate(requests):
+        try:
+            validate(request)
+            valid.append(i)
+        except InvalidArgument as exc:
+            outcomes[i] = exc
+    return outcomes, valid
