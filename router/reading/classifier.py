@@ -297,7 +297,7 @@ class Classifier:
 def load_exemplars(path: str | Path | None = None) -> dict[str, list[str]]:
     """Read and check an exemplars file; the one shipped with the package when no path is given."""
     if path is None:
-        source = "router/exemplars.yaml"
+        source = "router/reading/exemplars.yaml"
         text = resources.files("router.reading").joinpath("exemplars.yaml").read_text(encoding="utf-8")
     else:
         source = str(path)
