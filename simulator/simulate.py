@@ -24,7 +24,7 @@ from router.domain.errors import ResourceExhausted
 from router.domain.registry import Registry, normalised_costs
 from router.domain.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from router.service import RouterService
-from router.service.routing import prompt_of
+from router.service.routing import Read, prompt_of
 from simulator.routers import RouterUnderTest
 from simulator.runs import progress
 from simulator.scenarios import SCENARIOS, Changes
@@ -98,6 +98,11 @@ def route_request(prompt: SyntheticPrompt, cost_weight: float | None, tenant: st
                         metadata=Metadata(team=TEAMS[prompt.category]))
 
 
+def read_request(service: RouterService, request: RouteRequest) -> Read:
+    """A request read as Route's first stage reads it: what every policy decides on, and the security verdict."""
+    return service.routing.read(request, service.reader.read(*prompt_of(request)))
+
+
 def baselines(registry: Registry, seed: int) -> list[Policy]:
     return [RandomPolicy(seed), AlwaysModel(registry.baseline_model, "always-premium"), AlwaysCheapest(),
             StaticRulesPolicy(), OraclePolicy()]
@@ -148,7 +153,7 @@ def simulate(service: RouterService, bandit: RouterUnderTest, scenario: str, req
             events.append({"step": step, "description": timeline[step].description})
         request = route_request(prompt, cost_weight)
         security_prompts[prompt.style] += prompt.category == SECURITY_CRITICAL
-        read = service.routing.read(request, service.reader.read(*prompt_of(request)))
+        read = read_request(service, request)
         situation, security = read.situation, read.security
         truth = {m.id: stage.expected_quality(m.id, prompt) for m in situation.candidates}
         situation = Situation(situation.context, situation.candidates, situation.cost_weight, truth)

@@ -1,4 +1,6 @@
-"""Shared fixtures: the embedding model loads once per test session (it takes ~10 s)."""
+"""Shared fixtures. The service's unit tests read prompts with the fake embedder of tests/fakes.py
+(`make_service`, `fake_embedder`, `fake_classifier`); the real MiniLM (`embedder`, `classifier`,
+`make_minilm_service`) loads once per test session (~10 s), only when a test asks for it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from router.service import RouterService, open_service  # noqa: E402
 
 @pytest.fixture(scope="session")
 def embedder():
+    """The real MiniLM: for tests whose assertions depend on what a prompt means."""
     from router.reading.minilm import MiniLMEmbedder
 
     return MiniLMEmbedder()
@@ -29,10 +32,28 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def classifier(embedder):
+    """The classifier on MiniLM, with the security detector trained for it."""
     from router.reading.classifier import Classifier
     from router.reading.detector import load_detector
 
     return Classifier(embedder, detector=load_detector("minilm"))
+
+
+@pytest.fixture(scope="session")
+def fake_embedder():
+    """The shared fake embedder (tests/fakes.py): hashed words, no model, microseconds a prompt."""
+    from tests.fakes import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def fake_classifier(fake_embedder):
+    """The classifier on the fake embedder: keyword rules, task hints and exemplar word overlap; a
+    prompt is security work only when hinted or when it names a security term."""
+    from tests.fakes import fake_classifier
+
+    return fake_classifier(fake_embedder)
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +72,7 @@ def registry() -> Registry:
     return Registry.from_yaml()
 
 
-@pytest.fixture
-def make_service(tmp_path, embedder, classifier, registry):
-    """A RouterService on a fresh data directory; call again with the same dir to 'restart'; a clock
-    puts it on simulated time."""
+def _service_maker(tmp_path: Path, embedder, classifier, registry: Registry):
     made = []
 
     def make(data_dir: Path = tmp_path, clock: Callable[[], float] = time.time, **settings) -> RouterService:
@@ -68,6 +86,24 @@ def make_service(tmp_path, embedder, classifier, registry):
             service.close()
         except Exception:
             pass  # already closed by the test
+
+
+@pytest.fixture
+def make_service(tmp_path, fake_embedder, fake_classifier, registry):
+    """A RouterService on a fresh data directory; call again with the same dir to 'restart'; a clock
+    puts it on simulated time. It reads prompts with the fake embedder (tests/fakes.py): equal texts
+    are equal vectors and a security task is one hinted or naming a security term, but no meaning is
+    read; a test whose assertions need meaning uses `make_minilm_service`."""
+    yield from _service_maker(tmp_path, fake_embedder, fake_classifier, registry)
+
+
+@pytest.fixture
+def make_minilm_service(tmp_path, embedder, classifier, registry):
+    """`make_service` reading prompts with the real MiniLM and its trained security detector, for the
+    tests whose assertions depend on what a prompt means: a category told from its wording alone
+    (no keyword rule decides it), a semantic-cache hit between paraphrases, the detector's verdict.
+    It loads the model (~10 s, once a session) and costs milliseconds a prompt."""
+    yield from _service_maker(tmp_path, embedder, classifier, registry)
 
 
 def new_service(data_dir: Path, embedder, classifier, registry: Registry, clock: Callable[[], float] = time.time,

@@ -99,11 +99,11 @@ def test_configured_keys_replace_the_dev_key(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, embedder, classifier, registry):
+def server(tmp_path_factory, fake_embedder, fake_classifier, registry):
     from tests.conftest import new_service
 
     data_dir = tmp_path_factory.mktemp("auth")
-    service = new_service(data_dir, embedder, classifier, registry, sqlite_synchronous="NORMAL",
+    service = new_service(data_dir, fake_embedder, fake_classifier, registry, sqlite_synchronous="NORMAL",
                           auth={"keys": key_entries()})
     running = RunningServer(service, 0)
     yield running

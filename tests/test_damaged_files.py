@@ -61,13 +61,13 @@ STORES: dict[str, Callable[[Path], object]] = {
 
 
 @pytest.fixture(scope="module")
-def sound_data_dir(tmp_path_factory, embedder, classifier, registry) -> Path:
+def sound_data_dir(tmp_path_factory, fake_embedder, fake_classifier, registry) -> Path:
     """A data directory a real service wrote: decisions with feedback, a rule and budgets set over
     the API, every file several pages long so that cutting one in half leaves whole pages missing."""
     from tests.conftest import new_service
 
     data_dir = tmp_path_factory.mktemp("sound")
-    service = new_service(data_dir, embedder, classifier, registry, sqlite_synchronous="NORMAL")
+    service = new_service(data_dir, fake_embedder, fake_classifier, registry, sqlite_synchronous="NORMAL")
     for i in range(40):
         decision = service.route(user_request(f"{CODE_PROMPT}, variant {i}"))
         service.feedback(FeedbackRequest(decision.decision_id, 0.8, 100, 200))

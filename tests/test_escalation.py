@@ -89,8 +89,8 @@ def test_stats_count_escalations_and_the_bar_comes_from_the_tenant(make_service)
 
 
 @pytest.fixture(scope="module")
-def shared_service(tmp_path_factory, embedder, classifier, registry):
-    service = new_service(tmp_path_factory.mktemp("escalation"), embedder, classifier, registry)
+def shared_service(tmp_path_factory, fake_embedder, fake_classifier, registry):
+    service = new_service(tmp_path_factory.mktemp("escalation"), fake_embedder, fake_classifier, registry)
     yield service
     service.close()
 

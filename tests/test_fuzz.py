@@ -436,8 +436,8 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, embedder, classifier, registry):
-    service = new_service(tmp_path_factory.mktemp("fuzz"), embedder, classifier, registry, **SERVER_SETTINGS)
+def server(tmp_path_factory, fake_embedder, fake_classifier, registry):
+    service = new_service(tmp_path_factory.mktemp("fuzz"), fake_embedder, fake_classifier, registry, **SERVER_SETTINGS)
     running = RunningServer(service, 0)
     yield running
     running.stop()

@@ -62,8 +62,8 @@ def test_a_log_restored_from_an_older_backup_is_refused(make_service, tmp_path):
         make_service(tmp_path / "data", **LEARNER)
 
 
-def test_rebuild_learner_sets_the_snapshots_aside_and_learns_the_log_again(make_service, tmp_path, caplog, embedder,
-                                                                           classifier, registry):
+def test_rebuild_learner_sets_the_snapshots_aside_and_learns_the_log_again(make_service, tmp_path, caplog,
+                                                                           fake_embedder, fake_classifier, registry):
     fed(make_service, tmp_path / "data", 3)
     shutil.copy(tmp_path / "data" / "decisions.sqlite", tmp_path / "backup.sqlite")
     shutil.copytree(tmp_path / "data", tmp_path / "as-of-backup")
@@ -71,8 +71,8 @@ def test_rebuild_learner_sets_the_snapshots_aside_and_learns_the_log_again(make_
     shutil.copy(tmp_path / "backup.sqlite", tmp_path / "data" / "decisions.sqlite")
 
     with caplog.at_level(logging.INFO):
-        rebuilt = open_service(Settings(data_dir=tmp_path / "data", **LEARNER), PromptReader(embedder, classifier),
-                               registry, rebuild_learner=True)
+        rebuilt = open_service(Settings(data_dir=tmp_path / "data", **LEARNER),
+                               PromptReader(fake_embedder, fake_classifier), registry, rebuild_learner=True)
     assert "2 learner snapshot(s) that do not match the decision log moved to" in caplog.text
     assert "learner restored from learner-000000000003-u3-" in caplog.text
     aside, = (tmp_path / "data" / "snapshots").glob("set-aside-*")
@@ -100,13 +100,13 @@ def test_a_snapshot_written_before_logs_had_ids_still_loads_when_the_log_holds_i
     assert make_service(tmp_path / "data", **LEARNER).learner.updates == 5
 
 
-def test_an_analyst_reads_the_newest_snapshot_without_a_log(make_service, tmp_path, embedder):
+def test_an_analyst_reads_the_newest_snapshot_without_a_log(make_service, tmp_path, fake_embedder):
     from learners.vw_bandit import QualityLearner
     from router.config import LearnerSettings
 
     fed(make_service, tmp_path / "data", 9)
     learner, seq = SnapshotStore(tmp_path / "data" / "snapshots").load(
-        lambda path: QualityLearner.from_settings(LearnerSettings(), embedder.dim, path))
+        lambda path: QualityLearner.from_settings(LearnerSettings(), fake_embedder.dim, path))
     assert (seq, learner.updates) == (9, 9)
 
 

@@ -60,8 +60,10 @@ def test_raising_the_threshold_never_flags_more(static_reader, low, high):
     assert sum(bool(r.security_source(high)) for r in readings) <= sum(bool(r.security_source(low)) for r in readings)
 
 
-def test_each_tenant_sets_its_own_threshold_and_stats_count_flags_by_source(make_service):
-    service = make_service(tenants={"bank": {"security_threshold": 0.01}, "hobby": {"security_threshold": 1.0}})
+def test_each_tenant_sets_its_own_threshold_and_stats_count_flags_by_source(make_minilm_service):
+    # MiniLM: the trained detector's probability for IMPLICIT is what the thresholds act on.
+    service = make_minilm_service(tenants={"bank": {"security_threshold": 0.01},
+                                           "hobby": {"security_threshold": 1.0}})
     bank, hobby = (service.route(user_request(IMPLICIT, tenant=t)) for t in ("bank", "hobby"))
     assert bank.security_probability == hobby.security_probability > 0.01
     assert (bank.security, bank.security_source) == (True, SecuritySource.DETECTOR)

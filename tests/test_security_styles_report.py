@@ -7,7 +7,7 @@ from router.domain.categories import SECURITY_CRITICAL
 from simulator.demo import Tally, print_report
 from simulator.routers import InProcessRouter
 from simulator.runs import local_service
-from simulator.simulate import route_request, security_missed, simulate
+from simulator.simulate import read_request, route_request, security_missed, simulate
 from simulator.traffic import TrafficGenerator
 from simulator.world import World
 
@@ -19,7 +19,7 @@ def test_the_simulate_report_counts_missed_implicit_security_prompts_apart(tmp_p
     try:
         report = simulate(service, InProcessRouter(service), "steady", REQUESTS, SEED).report
         security = [p for p in TrafficGenerator(SEED).stream(REQUESTS) if p.category == SECURITY_CRITICAL]
-        unflagged = [p for p in security if not service.situation(route_request(p, None))[1]]
+        unflagged = [p for p in security if not read_request(service, route_request(p, None)).security]
     finally:
         service.close()
     styles = Counter(p.style for p in security)

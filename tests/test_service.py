@@ -182,10 +182,10 @@ def test_a_feedback_batch_empty_or_over_the_limit_is_refused_whole(make_service,
 
 
 @pytest.fixture(scope="module")
-def shared_service(tmp_path_factory, embedder, classifier, registry):
+def shared_service(tmp_path_factory, fake_embedder, fake_classifier, registry):
     """One service for all of a property test's examples: one per example would be slow."""
     data_dir = tmp_path_factory.mktemp("shared")
-    service = new_service(data_dir, embedder, classifier, registry)
+    service = new_service(data_dir, fake_embedder, fake_classifier, registry)
     yield service
     service.close()
 

@@ -40,16 +40,17 @@ def running_server(tmp_path_factory, embedder, classifier, registry, tenants: di
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, embedder, classifier, registry):
-    running = running_server(tmp_path_factory, embedder, classifier, registry, {"priv": {"keep_prompt_text": False}})
+def server(tmp_path_factory, fake_embedder, fake_classifier, registry):
+    running = running_server(tmp_path_factory, fake_embedder, fake_classifier, registry,
+                             {"priv": {"keep_prompt_text": False}})
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
-def capped_server(tmp_path_factory, embedder, classifier, registry):
+def capped_server(tmp_path_factory, fake_embedder, fake_classifier, registry):
     """acme's calls settle at most 3× their estimate."""
-    running = running_server(tmp_path_factory, embedder, classifier, registry,
+    running = running_server(tmp_path_factory, fake_embedder, fake_classifier, registry,
                              {"acme": {"max_cost_overrun": 3.0, "budgets": [{"daily_usd": 5.0}]}})
     yield running
     running.stop()
