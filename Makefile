@@ -19,7 +19,7 @@ demo: $(VENV)/.installed-bench
 test: $(VENV)/.installed-test prometheus-tools
 	$(PY) -m pytest -q
 
-# promtool and prometheus for tests/test_prometheus.py: the two binaries of Debian's package, unpacked into
+# promtool and prometheus for tests/transport/test_prometheus.py: the two binaries of Debian's package, unpacked into
 # the venv (nothing installed system-wide, no daemon started). Where that cannot be done (no apt; not root
 # and no package lists) it says so and those tests skip; it never fails the target.
 prometheus-tools: $(VENV)/.installed-test

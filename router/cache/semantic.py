@@ -44,7 +44,7 @@ from router.reading.vectors import Embedder
 # prefilter), and those HNSW finds cheaply: on 10,000 random unit vectors (the hardest case, no
 # clusters) a query at cosine 0.90 to its target finds it 100% of the time in 0.38 ms (p50) at
 # efSearch 32, against 1.0 ms at 96; at 100,000 random vectors recall falls to 78%, while real
-# embeddings, which cluster, keep it (tests/test_cache.py checks recall on clustered vectors).
+# embeddings, which cluster, keep it (tests/cache/test_cache.py checks recall on clustered vectors).
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 32
 # Ratings of served hits remembered per tenant for its learned threshold: the recent ones.

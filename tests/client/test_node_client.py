@@ -20,7 +20,7 @@ from router.client.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLIENT_FILES = ("package.json", "package-lock.json", "route.js")
 # npm's error codes for a registry it cannot reach (rather than a broken install).
 UNREACHABLE = re.compile(

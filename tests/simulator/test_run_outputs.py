@@ -20,7 +20,7 @@ from simulator.runs import local_service, write_json
 from simulator.simulate import BANDIT, draw, simulate, track
 from simulator.tracking import git_tags
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_FIGURES = ("cost_usd", "mean_quality", "savings_vs_premium", "quality_vs_premium", "regret_vs_oracle",
                    "safety_violations", "unflagged_security", "refused")
 

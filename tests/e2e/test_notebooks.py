@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 OPE = NOTEBOOKS / "offline_policy_evaluation.ipynb"
 REPORT = NOTEBOOKS / "routing_report.ipynb"
 POLICIES = ["bandit", "random", "always-premium", "always-cheapest", "static-rules", "oracle"]
@@ -57,7 +57,7 @@ def execute(path: Path, workdir: Path, **parameters) -> nbformat.NotebookNode:
 
     nb = nbformat.read(path, as_version=4)
     cell = tagged(nb, "parameters")
-    cell.source += "\n# injected by tests/test_notebooks.py\n" + "".join(
+    cell.source += "\n# injected by tests/e2e/test_notebooks.py\n" + "".join(
         f"{name} = {value!r}\n" for name, value in parameters.items()
     )
     NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(workdir)}}).execute()

@@ -17,7 +17,7 @@ from router.client.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 ADDRESS = "127.0.0.1:50051"  # the address the examples dial; the test's server stands in for it
 

@@ -4,7 +4,7 @@ A decision log, rule store or budget store that is truncated or overwritten, and
 YAML cannot turn into values (nesting deeper than Python recurses, an integer of 5,000 digits), each
 make `banditroute serve` (and `config check`, for a config) exit 2 with ONE line on stderr that names
 the file and what is wrong. A damaged semantic cache is the exception by design: it only holds
-answers that can be asked again, so it is moved aside and the server starts (tests/test_cache_service.py).
+answers that can be asked again, so it is moved aside and the server starts (tests/service/test_cache_service.py).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from router.cli.main import main
 from router.config import Settings
 from router.config.check import field_items
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 RULE = "{id: r, conditions: [{field: category, op: in, value: [chat]}], action: {type: route, model: %s}}"
 
 
