@@ -1,11 +1,11 @@
 """What the service keeps, as interfaces: one Protocol per store, and the plain data they exchange.
 
-The service talks only to these. The embedded default keeps each store in a SQLite file under
-data_dir (router/storage/sqlite/decisions.py, router/storage/sqlite/cache_entries.py, router/storage/sqlite/documents.py); router/storage/memory.py
-keeps them in memory. Both pass the same contract suite (tests/storage/test_contract.py), which a
-PostgreSQL backend will have to pass unchanged. `open_storage` (router/storage/backends.py) opens
-the one the settings name: it lives apart so that the backends, which import this module, are not
-imported by it.
+The service talks only to these; the cache's store, `CacheEntries`, is declared beside its records in
+router/cache/entries.py. The embedded default keeps each store in a SQLite file under data_dir
+(router/storage/sqlite/: decisions, cache_entries, documents); router/storage/memory.py keeps them in
+memory. Both pass the same contract suite (tests/storage/), which a PostgreSQL backend will have to
+pass unchanged. `open_storage` (router/storage/backends.py) opens the one the settings name: it lives
+apart so that the backends, which import this module, are not imported by it.
 """
 
 from __future__ import annotations

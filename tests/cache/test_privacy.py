@@ -22,8 +22,8 @@ from router.cache.semantic import SemanticCache, conversation_key, scope_of
 from router.config import CacheSettings
 from router.domain.types import ChatMessage, FeedbackRequest
 from router.storage.sqlite.cache_entries import CacheStore
+from tests.cache.test_cache import Clock, put
 from tests.conftest import user_request
-from tests.test_cache import Clock, put
 
 WORD = "Zanzibar"  # distinctive: in no file unless a prompt's text was written
 QUESTION = f"What were the best films set in {WORD} released in 2014?"

@@ -23,7 +23,7 @@ from router.domain.errors import StorageUnavailable
 from router.domain.types import FeedbackRequest
 from simulator.loadtest import Acknowledgements, run_loadtest
 from tests.conftest import user_request
-from tests.test_crash import logged
+from tests.e2e.test_crash import logged
 
 PROMPT = "Write a Python function that merges two sorted lists."
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from fake_providers import FakeProviders
-from test_tls import make_pki
 
 from router.client.process import ServerProcess
+from tests.transport.test_tls import make_pki
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from router.config import Settings
 from router.domain.errors import CannotStart
 from router.reading.reader import PromptReader
 from router.service import open_service
-from tests.test_crash import feed, predictions
+from tests.e2e.test_crash import feed, predictions
 
 LEARNER = {"learner": {"snapshot_every": 4}, "cache": {"enabled": False}}  # every feedback is learned
 

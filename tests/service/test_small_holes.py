@@ -21,8 +21,8 @@ from router.generated import router_pb2_grpc
 from router.service.validation import validate_route, validate_tenant_id
 from router.transport.auth import key_hash
 from router.transport.server import RunningServer
+from tests.cache.test_privacy import leaked
 from tests.conftest import user_request
-from tests.test_privacy import leaked
 
 KEYS = {"acme-app": ("br_acme-app-key", "acme"), "root": ("br_root-key", None)}
 CODE_PROMPT = "Write a Python function that merges two sorted lists"
