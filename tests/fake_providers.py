@@ -61,98 +61,131 @@ class FakeProviders:
 
 
 def _handler(providers: FakeProviders) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    """The request handler class of one FakeProviders: ProviderHandler bound to it."""
+    return type("Handler", (ProviderHandler,), {"providers": providers})
 
-        def log_message(self, *args) -> None:  # quiet
-            pass
 
-        def do_POST(self) -> None:
-            try:
-                self._answer()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting
+class ProviderHandler(BaseHTTPRequestHandler):
+    """Answers a POST as the provider its path names, the way `providers.behaviour` sets for its model."""
 
-        def _answer(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            providers.record(body)
-            behaviour = providers.behaviour.get(body["model"], "ok")
-            if behaviour == "slow":
-                time.sleep(SLOW_SECONDS)
-            if behaviour == "down":
-                self._json(503, {"error": {"message": f"{body['model']} is overloaded", "type": "overloaded"}})
-            elif self.path.endswith("/chat/completions"):
-                self._openai(body, behaviour)
-            elif self.path.endswith("/messages"):
-                self._anthropic(body, behaviour)
-            else:
-                self._json(404, {"error": {"message": f"no route {self.path}"}})
+    protocol_version = "HTTP/1.1"
+    providers: FakeProviders
 
-        def _openai(self, body: dict, behaviour: str) -> None:
-            model, text = body["model"], answer_text(body["model"])
-            usage = {"prompt_tokens": INPUT_TOKENS, "completion_tokens": OUTPUT_TOKENS,
-                     "total_tokens": INPUT_TOKENS + OUTPUT_TOKENS}
-            common = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
-            if not body.get("stream"):
-                self._json(200, {**common, "object": "chat.completion", "usage": usage, "choices": [
-                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]})
-                return
-            chunk = {**common, "object": "chat.completion.chunk"}
-            events = [{**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
-            events += [{**chunk, "choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces(text)]
-            events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-            if (body.get("stream_options") or {}).get("include_usage"):
-                events.append({**chunk, "choices": [], "usage": usage})
-            error = {"error": {"message": f"{model} failed mid-answer", "type": "server_error"}}
-            self._sse([(None, e) for e in events], behaviour, (None, error))
-            self._send_line("data: [DONE]\n\n")
+    def log_message(self, *args) -> None:  # quiet
+        pass
 
-        def _anthropic(self, body: dict, behaviour: str) -> None:
-            model, text = body["model"], answer_text(body["model"])
-            message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                       "stop_reason": "end_turn", "stop_sequence": None,
-                       "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}}
-            if not body.get("stream"):
-                self._json(200, {**message, "content": [{"type": "text", "text": text}]})
-                return
-            start = {**message, "content": [], "stop_reason": None,
-                     "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": 1}}
-            events = [("message_start", {"type": "message_start", "message": start}),
-                      ("content_block_start", {"type": "content_block_start", "index": 0,
-                                               "content_block": {"type": "text", "text": ""}})]
-            events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": p}}) for p in pieces(text)]
-            events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                       ("message_delta", {"type": "message_delta",
-                                          "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                          "usage": {"output_tokens": OUTPUT_TOKENS}}),
-                       ("message_stop", {"type": "message_stop"})]
-            error = ("error", {"type": "error", "error": {"type": "api_error", "message": f"{model} failed"}})
-            self._sse(events, behaviour, error)
+    def do_POST(self) -> None:
+        try:
+            self._answer()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting
 
-        def _sse(self, events: list[tuple[str | None, dict]], behaviour: str, error: tuple[str | None, dict]) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if behaviour == "fail-first":
-                events = [error]
-            elif behaviour == "fail-mid":
-                events = events[:3] + [error]
-            for name, data in events:
-                self._send_line((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n")
-            self.close_connection = True
+    def _answer(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.providers.record(body)
+        behaviour = self.providers.behaviour.get(body["model"], "ok")
+        if behaviour == "slow":
+            time.sleep(SLOW_SECONDS)
+        if behaviour == "down":
+            self._json(503, {"error": {"message": f"{body['model']} is overloaded", "type": "overloaded"}})
+        elif self.path.endswith("/chat/completions"):
+            self._openai(body, behaviour)
+        elif self.path.endswith("/messages"):
+            self._anthropic(body, behaviour)
+        else:
+            self._json(404, {"error": {"message": f"no route {self.path}"}})
 
-        def _send_line(self, line: str) -> None:
-            self.wfile.write(line.encode())
-            self.wfile.flush()
+    def _openai(self, body: dict, behaviour: str) -> None:
+        model, text = body["model"], answer_text(body["model"])
+        common = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
+        if not body.get("stream"):
+            self._json(200, openai_completion(common, text))
+            return
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        error = {"error": {"message": f"{model} failed mid-answer", "type": "server_error"}}
+        self._sse(openai_stream_events(common, text, with_usage), behaviour, (None, error))
+        self._send_line("data: [DONE]\n\n")
 
-        def _json(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def _anthropic(self, body: dict, behaviour: str) -> None:
+        model, text = body["model"], answer_text(body["model"])
+        message = anthropic_message(model)
+        if not body.get("stream"):
+            self._json(200, {**message, "content": [{"type": "text", "text": text}]})
+            return
+        error = ("error", {"type": "error", "error": {"type": "api_error", "message": f"{model} failed"}})
+        self._sse(anthropic_stream_events(message, text), behaviour, error)
 
-    return Handler
+    def _sse(self, events: list[tuple[str | None, dict]], behaviour: str, error: tuple[str | None, dict]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if behaviour == "fail-first":
+            events = [error]
+        elif behaviour == "fail-mid":
+            events = events[:3] + [error]
+        for name, data in events:
+            self._send_line((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n")
+        self.close_connection = True
+
+    def _send_line(self, line: str) -> None:
+        self.wfile.write(line.encode())
+        self.wfile.flush()
+
+    def _json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+# --- what the providers answer ---------------------------------------------------------------------
+
+
+def openai_usage() -> dict:
+    return {"prompt_tokens": INPUT_TOKENS, "completion_tokens": OUTPUT_TOKENS,
+            "total_tokens": INPUT_TOKENS + OUTPUT_TOKENS}
+
+
+def openai_completion(common: dict, text: str) -> dict:
+    """A whole chat completion; `common` holds its id, creation time and model."""
+    return {**common, "object": "chat.completion", "usage": openai_usage(), "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+
+
+def openai_stream_events(common: dict, text: str, with_usage: bool) -> list[tuple[None, dict]]:
+    """The chunks of a streamed chat completion, unnamed: the role, the text word by word, the
+    finish, and the usage when the request asked for it."""
+    chunk = {**common, "object": "chat.completion.chunk"}
+    events = [{**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    events += [{**chunk, "choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces(text)]
+    events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if with_usage:
+        events.append({**chunk, "choices": [], "usage": openai_usage()})
+    return [(None, e) for e in events]
+
+
+def anthropic_message(model: str) -> dict:
+    """An Anthropic message without its content."""
+    return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}}
+
+
+def anthropic_stream_events(message: dict, text: str) -> list[tuple[str, dict]]:
+    """The named events of a streamed Anthropic message: its start, the text word by word, its stop."""
+    start = {**message, "content": [], "stop_reason": None,
+             "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": 1}}
+    events = [("message_start", {"type": "message_start", "message": start}),
+              ("content_block_start", {"type": "content_block_start", "index": 0,
+                                       "content_block": {"type": "text", "text": ""}})]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": p}}) for p in pieces(text)]
+    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               ("message_delta", {"type": "message_delta",
+                                  "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": OUTPUT_TOKENS}}),
+               ("message_stop", {"type": "message_stop"})]
+    return events

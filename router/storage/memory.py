@@ -1,7 +1,7 @@
 """The stores in memory: the same guarantees as SQLite's within one process, nothing after it.
 
 For tests and trials (`storage: memory`), and the reference a reader can follow without SQL: each
-store answers exactly as its SQLite twin does, which tests/storage/test_contract.py holds both to.
+store answers exactly as its SQLite twin does, which tests/storage/test_contract_*.py holds both to.
 What a backend reads back is what it kept, not the caller's object: a decision without its cache
 answer's text or its rule matches, vectors as float32, a prompt private exactly when sealed.
 """

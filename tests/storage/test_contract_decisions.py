@@ -1,62 +1,20 @@
-"""The storage contract: what the service relies on of every backend, stated once and held against each.
-
-A decision is durable before Route answers; feedback gets a strictly increasing sequence number,
-which crash replay follows; a decision has one feedback; every read is scoped to its tenant; a
-decision expires once. A new backend (PostgreSQL) joins BACKENDS, and DURABLE when its state
-outlives the process, and must pass this file unchanged. Storage only: no model is loaded.
-"""
+"""The storage contract of the decision log: durability, feedback, expiry, the ledger, tenant scoping."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from router.cache.entries import Prompt
-from router.cache.guard import profile, redact
-from router.config import Settings
 from router.decide.anomalies import Alert
 from router.domain.errors import AlreadyExists, NotFound
 from router.domain.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata, Reason, RuleMatch
-from router.storage import TENANT_BUDGETS, RuleCount, Storage
-from router.storage.backends import open_storage
+from router.storage import RuleCount
 from tests.conftest import random_context
-
-BACKENDS = ["sqlite", "memory"]
-DURABLE = ["sqlite"]  # what these wrote, another opening of the same place reads
-TENANTS = ["acme", "globex", "initech"]
-
-each_backend = pytest.mark.parametrize("kind", BACKENDS)
-each_durable_backend = pytest.mark.parametrize("kind", DURABLE)
-examples = settings(max_examples=25, deadline=None)
-
-
-# --- opening a backend --------------------------------------------------------------------------------
-
-
-@contextmanager
-def opened(kind: str, place: Path) -> Iterator[Storage]:
-    storage = open_storage(Settings(data_dir=place, storage=kind))
-    try:
-        yield storage
-    finally:
-        for store in (storage.decisions, storage.cache, storage.rules, storage.budgets):
-            store.close()
-
-
-@contextmanager
-def fresh(kind: str) -> Iterator[Storage]:
-    """An empty storage of this backend (one per hypothesis example, so not pytest's tmp_path)."""
-    with tempfile.TemporaryDirectory() as place, opened(kind, Path(place)) as storage:
-        yield storage
-
+from tests.storage.contract_helpers import TENANTS, each_backend, each_durable_backend, examples, fresh, opened
 
 # --- what the service stores --------------------------------------------------------------------------
 
@@ -86,15 +44,6 @@ def feedback(decision_id: str, at: float = 2000.0, **fields) -> FeedbackRecord:
 def alert(tenant: str, detected_at: float, team: str = "") -> Alert:
     return Alert(tenant, team, hour_start=detected_at // 3600 * 3600, spend_usd=9.0, expected_usd=1.0, z=6.0,
                  detected_at=detected_at)
-
-
-def prompt(tenant: str, text: str, seed: int = 0) -> Prompt:
-    vector = random_context(seed).embedding
-    return Prompt(tenant, scope=f"scope-{tenant}", key=f"key-{text}", text=text, vector=vector, precise=vector)
-
-
-def sealed(plain: Prompt, key: bytes) -> Prompt:
-    return replace(plain, text="", private=True, redacted=redact(profile(plain.text), key))
 
 
 # --- the decision log -----------------------------------------------------------------------------------
@@ -280,161 +229,6 @@ def test_rule_counts_and_alerts_are_a_tenants_own(kind, made, since_minute):
         assert log.rule_count("acme", "another-rule", 0.0) == RuleCount(0, 0, None)
 
 
-@each_backend
-@examples
-@given(owners=st.lists(st.sampled_from(TENANTS), min_size=1, max_size=8), dropped=st.sampled_from(TENANTS))
-def test_invalidating_a_tenants_cache_leaves_every_other_tenants_entries(kind, owners, dropped):
-    with fresh(kind) as storage:
-        cache = storage.cache
-        entries = [cache.add_entry(prompt(t, f"question {n}", seed=n), f"answer {n}", "chat", "m", 100.0, 3600.0)
-                   for n, t in enumerate(owners)]
-        ids = [entry.entry_id for entry in entries]
-        cache.delete_tenant(dropped)
-        kept = {i for i, t in zip(ids, owners) if t != dropped}
-        assert set(cache.entries(ids)) == kept
-        assert {slot.entry_id for slot, _ in cache.live_slots(200.0)} == kept
-        assert all(e.prompt.tenant_id != dropped for e in cache.entries(ids).values())
-        for tenant in TENANTS:
-            with_text, _ = cache.prompts_with_text(tenant)
-            assert set(with_text) == {i for i, t in zip(ids, owners) if t == tenant != dropped}
-
-
-@each_backend
-@examples
-@given(puts=st.lists(st.tuples(st.sampled_from(TENANTS), st.sampled_from(["r1", "r2"]), st.integers(0, 9)),
-                     min_size=1, max_size=10),
-       deleted=st.tuples(st.sampled_from(TENANTS), st.sampled_from(["r1", "r2"])))
-def test_a_tenant_reads_only_the_documents_put_for_it(kind, puts, deleted):
-    with fresh(kind) as storage:
-        expected: dict[str, dict[str, int]] = {}
-        for at, (tenant, name, priority) in enumerate(puts):
-            storage.rules.put(tenant, name, {"id": name, "priority": priority}, float(at))
-            expected.setdefault(tenant, {})[name] = priority
-        existed = storage.rules.delete(*deleted)
-        assert existed == (deleted[1] in expected.get(deleted[0], {}))
-        expected.get(deleted[0], {}).pop(deleted[1], None)
-        read = storage.rules.all()
-        assert {t: {n: d.body["priority"] for n, d in docs.items()} for t, docs in read.items()} == {
-            t: docs for t, docs in expected.items() if docs}
-
-
-# --- tenant documents -----------------------------------------------------------------------------------
-
-
-@each_backend
-def test_a_document_put_again_replaces_the_one_before_and_reads_back_as_a_copy(kind):
-    with fresh(kind) as storage:
-        rule = {"id": "r1", "priority": 1}
-        storage.rules.put("acme", "r1", rule, 10.0)
-        rule["priority"] = 99  # the caller's object is not what was kept
-        assert storage.rules.all()["acme"]["r1"].body == {"id": "r1", "priority": 1}
-        storage.rules.put("acme", "r1", {"id": "r1", "priority": 2}, 20.0)
-        document = storage.rules.all()["acme"]["r1"]
-        assert (document.body, document.updated_at) == ({"id": "r1", "priority": 2}, 20.0)
-        assert storage.rules.delete("acme", "r1") and not storage.rules.delete("acme", "r1")
-        assert storage.rules.all() == {}
-
-
-@each_backend
-def test_a_tenants_budgets_are_one_document(kind):
-    with fresh(kind) as storage:
-        budgets = [{"daily_usd": 50}, {"team": "search", "monthly_usd": 300}]
-        storage.budgets.put("acme", TENANT_BUDGETS, budgets, 10.0)
-        storage.budgets.put("globex", TENANT_BUDGETS, [{"daily_usd": 5}], 11.0)
-        assert storage.budgets.all()["acme"][TENANT_BUDGETS].body == budgets
-        with pytest.raises(ValueError, match="one budgets document"):
-            storage.budgets.put("acme", "more-budgets", budgets, 12.0)
-        assert storage.budgets.delete("acme", TENANT_BUDGETS)
-        assert set(storage.budgets.all()) == {"globex"}
-
-
-@each_durable_backend
-def test_documents_and_cache_entries_outlive_a_restart(kind, tmp_path):
-    with opened(kind, tmp_path) as first:
-        first.rules.put("acme", "r1", {"id": "r1"}, 10.0)
-        first.budgets.put("acme", TENANT_BUDGETS, [{"daily_usd": 5}], 10.0)
-        entry = first.cache.add_entry(prompt("acme", "question"), "answer", "chat", "gpt-4o-mini", 100.0, 3600.0)
-        key = first.cache.redaction_key
-    with opened(kind, tmp_path) as restarted:
-        assert restarted.rules.all()["acme"]["r1"].body == {"id": "r1"}
-        assert restarted.budgets.all()["acme"][TENANT_BUDGETS].body == [{"daily_usd": 5}]
-        assert restarted.cache.entries([entry.entry_id])[entry.entry_id].answer == "answer"
-        assert restarted.cache.redaction_key == key  # the sealed prompts' hashes still compare
-
-
-# --- cache entries --------------------------------------------------------------------------------------
-
-
-@each_backend
-def test_a_cache_entry_is_found_by_id_and_listed_until_it_expires(kind):
-    with fresh(kind) as storage:
-        cache = storage.cache
-        asked = prompt("acme", "What is a hash map?")
-        entry = cache.add_entry(asked, "A table of keys.", "chat", "gpt-4o-mini", now=100.0, ttl=50.0)
-        found = cache.entries([entry.entry_id, entry.entry_id + 1000])
-        assert set(found) == {entry.entry_id}
-        read = found[entry.entry_id]
-        assert (read.answer, read.prompt.tenant_id, read.prompt.text, read.expires_at) == (
-            "A table of keys.", "acme", "What is a hash map?", 150.0)
-        np.testing.assert_array_equal(read.prompt.vector, asked.vector.astype(np.float32))
-        assert [slot.entry_id for slot, _ in cache.live_slots(149.0)] == [entry.entry_id]
-        assert list(cache.live_slots(150.0)) == []  # expired, and deleted on the way
-        assert cache.entries([entry.entry_id]) == {}
-
-
-@each_backend
-def test_live_slots_come_least_recently_used_first(kind):
-    with fresh(kind) as storage:
-        cache = storage.cache
-        ids = [cache.add_entry(prompt("acme", f"q{n}", seed=n), "a", "chat", "m", 100.0 + n, 3600.0).entry_id
-               for n in range(3)]
-        cache.touch(ids[0], 200.0)
-        assert [slot.entry_id for slot, _ in cache.live_slots(300.0)] == [ids[1], ids[2], ids[0]]
-        cache.delete_entries([ids[1]])
-        assert [slot.entry_id for slot, _ in cache.live_slots(300.0)] == [ids[2], ids[0]]
-
-
-@each_backend
-def test_a_prompt_waits_for_its_answer_once_and_not_forever(kind):
-    with fresh(kind) as storage:
-        cache = storage.cache
-        cache.add_pending("d1", prompt("acme", "first"), 100.0)
-        cache.add_pending("d2", prompt("acme", "second"), 200.0)
-        assert cache.take_pending("d1").text == "first"
-        assert cache.take_pending("d1") is None
-        assert cache.forget_pending_before(250.0) == 1
-        assert cache.take_pending("d2") is None
-
-
-@each_backend
-def test_sealing_a_tenants_prompts_leaves_no_text_and_a_private_prompt_is_stored_only_sealed(kind):
-    with fresh(kind) as storage:
-        cache = storage.cache
-        key = cache.redaction_key
-        entry = cache.add_entry(prompt("acme", "my secret question"), "a", "chat", "m", 100.0, 3600.0)
-        cache.add_pending("d1", prompt("acme", "another secret"), 100.0)
-        cache.add_pending("d2", prompt("globex", "not secret"), 100.0)
-        assert cache.tenants_with_text() == ["acme", "globex"]
-        entries, pending = cache.prompts_with_text("acme")
-        assert set(entries) == {entry.entry_id} and set(pending) == {"d1"}
-        cache.seal({i: sealed(p, key) for i, p in entries.items()}, {i: sealed(p, key) for i, p in pending.items()})
-        assert cache.tenants_with_text() == ["globex"]
-        read = cache.entries([entry.entry_id])[entry.entry_id]
-        assert (read.prompt.text, read.prompt.private, read.prompt.sealed) == ("", True, True)
-        assert cache.take_pending("d1").redacted == redact(profile("another secret"), key)
-        with pytest.raises(ValueError, match="only sealed"):
-            cache.add_pending("d3", replace(prompt("acme", "in plain"), private=True), 100.0)
-
-
-@each_backend
-def test_ratings_of_served_hits_are_kept_by_tenant_in_order(kind):
-    with fresh(kind) as storage:
-        cache = storage.cache
-        for tenant, similarity, good in [("acme", 0.97, True), ("globex", 0.96, False), ("acme", 0.98, False)]:
-            cache.add_rating(tenant, similarity, good, 100.0)
-        assert cache.ratings() == {"acme": [(0.97, True), (0.98, False)], "globex": [(0.96, False)]}
-
-
 # --- the rest of the log's contract -----------------------------------------------------------------------
 
 
@@ -445,10 +239,3 @@ def test_a_log_has_an_identity_of_its_own_and_says_when_it_can_be_written(kind):
         assert one.decisions.identity() != another.decisions.identity()
         one.decisions.check_writable()
 
-
-@each_backend
-def test_the_cache_store_is_opened_only_when_the_cache_is_on(kind, tmp_path):
-    storage = open_storage(Settings(data_dir=tmp_path, storage=kind, cache={"enabled": False}))
-    assert storage.cache is None
-    for store in (storage.decisions, storage.rules, storage.budgets):
-        store.close()
