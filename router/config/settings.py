@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
@@ -14,6 +15,7 @@ from router.domain.categories import CATEGORIES, DEFAULT_CACHE_TTL_SECONDS
 from router.domain.rules import Rule
 
 MAX_WORKERS = 256
+STORAGE_ENV = "BANDITROUTE_STORAGE"  # the storage setting when the config leaves it out (a PostgreSQL URI, say)
 
 # Recall first: on the cross-validated training prompts (learners/security_training.py) this flags
 # 95% of security work phrased as ordinary features while flagging at most 1.1% of general questions.
@@ -248,9 +250,12 @@ class Settings(Strict):
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     learner: LearnerSettings = Field(default_factory=LearnerSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
-    storage: Literal["sqlite", "memory"] = Field(
-        "sqlite", description="where the decision log, cache entries, rules and budgets are kept: sqlite, a file "
-        "each under data_dir; memory, they live and die with the process (tests, trials)"
+    storage: str = Field(
+        default_factory=lambda: os.environ.get(STORAGE_ENV, "sqlite"), validate_default=True,
+        description="where the decision log, cache entries, rules and budgets are kept: sqlite, a file each under "
+        "data_dir; memory, they live and die with the process (tests, trials); a PostgreSQL URI "
+        "(postgresql://user:password@host:5432/database), one database that replicas share (the postgresql "
+        f"extra). Unset: ${STORAGE_ENV}, or sqlite. Learner snapshots stay under data_dir either way"
     )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
@@ -286,6 +291,16 @@ class Settings(Strict):
         True, description="keep_prompt_text of every tenant that does not set its own, named in the config or "
         "not: false makes privacy the deployment's default"
     )
+
+    @field_validator("storage")
+    @classmethod
+    def _known_storage(cls, storage: str) -> str:
+        if storage in ("sqlite", "memory") or storage.startswith(("postgresql://", "postgres://")):
+            return storage
+        # Only what precedes "://": the rest of a URI may hold a password.
+        shown = f"a {storage.partition('://')[0]}:// URI" if "://" in storage else repr(storage)
+        raise ValueError(f"must be sqlite, memory or a postgresql:// URI, not {shown} (from the config, or "
+                         f"${STORAGE_ENV} when the config leaves storage out)")
 
     @field_validator("tenants")
     @classmethod

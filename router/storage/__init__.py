@@ -3,14 +3,16 @@
 The service talks only to these; the cache's store, `CacheEntries`, is declared beside its records in
 router/cache/entries.py. The embedded default keeps each store in a SQLite file under data_dir
 (router/storage/sqlite/: decisions, cache_entries, documents); router/storage/memory.py keeps them in
-memory. Both pass the same contract suite (tests/storage/), which a PostgreSQL backend will have to
-pass unchanged. `open_storage` (router/storage/backends.py) opens the one the settings name: it lives
-apart so that the backends, which import this module, are not imported by it.
+memory; router/storage/postgresql/ keeps them in one PostgreSQL database, which many replicas can
+share. All three pass the same contract suite (tests/storage/). `open_storage` (router/storage/backends.py)
+opens the one the settings name: it lives apart so that the backends, which import this module, are not
+imported by it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -86,10 +88,32 @@ class DocumentKind:
         if self.name_column is None and name != self.table:
             raise ValueError(f"a tenant has one {self.table} document, named {self.table!r}, not {name!r}")
 
+    def key(self, tenant_id: str, name: str) -> dict[str, str]:
+        """The columns that name a document, with their values (ValueError for a name the kind refuses)."""
+        self.check_name(name)
+        if self.name_column is None:
+            return {"tenant_id": tenant_id}
+        return {"tenant_id": tenant_id, self.name_column: name}
+
+    @property
+    def selected_name(self) -> str:
+        """What a SELECT reads a document's name from: its column, or the one name as a literal."""
+        return self.name_column or f"'{self.table}'"
+
+
+def documents_by_tenant(rows: Iterable[tuple[str, str, str, float]]) -> dict[str, dict[str, Document]]:
+    """Stored documents, (tenant, name, body as JSON, updated_at) each, as `TenantDocuments.all` gives them."""
+    documents: dict[str, dict[str, Document]] = {}
+    for tenant_id, name, body, updated_at in rows:
+        documents.setdefault(tenant_id, {})[name] = Document(json.loads(body), updated_at)
+    return documents
+
 
 RULES = DocumentKind("rules", name_column="rule_id")
 BUDGETS = DocumentKind("budgets", name_column=None)
 TENANT_BUDGETS = BUDGETS.table  # the name of a tenant's one document of budgets
+MODELS = DocumentKind("models", name_column="model_id")
+DEPLOYMENT = ""  # the tenant id the deployment's own documents (the models) are kept under
 
 
 class TenantDocuments(Protocol):
@@ -113,6 +137,7 @@ class Storage:
     cache: CacheEntries | None  # None: the cache is off
     rules: TenantDocuments
     budgets: TenantDocuments
+    models: TenantDocuments  # the models admins put or retired at run time, under DEPLOYMENT
 
 
 # The decision log's refusals, worded once for every backend.

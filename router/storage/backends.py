@@ -6,19 +6,39 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 
 from router.config import Settings
-from router.storage import BUDGETS, RULES, Storage
+from router.domain.errors import CannotStart
+from router.storage import BUDGETS, MODELS, RULES, Storage
 from router.storage.memory import memory_storage
 from router.storage.sqlite.cache_entries import CacheStore
 from router.storage.sqlite.decisions import SQLiteDecisionLog
 from router.storage.sqlite.documents import SQLiteDocuments
 
+# Connections beyond one per gRPC worker: the server's background threads (expiry sweep, storage probe).
+_BACKGROUND_CONNECTIONS = 4
+
 
 def open_storage(settings: Settings) -> Storage:
     """`sqlite` (the embedded default): a file per store under data_dir. `memory`: nothing outlives
-    the process. The cache's store is opened only when the cache is on."""
+    the process. A postgresql:// URI: every store in that database, which replicas may share. The
+    cache's store is opened only when the cache is on."""
     if settings.storage == "memory":
         return memory_storage(settings.cache.enabled)
-    return _sqlite_storage(settings)
+    if settings.storage == "sqlite":
+        return _sqlite_storage(settings)
+    return _postgresql_storage(settings)
+
+
+def _postgresql_storage(settings: Settings) -> Storage:
+    try:
+        # Here, not above: a server without the postgresql extra never imports psycopg.
+        from router.storage.postgresql import postgresql_storage
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("psycopg", "psycopg_pool"):
+            raise
+        raise CannotStart(f"storage: a postgresql:// URI needs {exc.name}, which is not installed: "
+                          "pip install 'banditroute[postgresql]'") from exc
+    return postgresql_storage(settings.storage, settings.cache.enabled,
+                              settings.max_workers + _BACKGROUND_CONNECTIONS)
 
 
 def _sqlite_storage(settings: Settings) -> Storage:
@@ -33,6 +53,7 @@ def _sqlite_storage(settings: Settings) -> Storage:
         decisions = opened.enter_context(closing(
             SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous)))
         rules = opened.enter_context(closing(SQLiteDocuments(data_dir / "rules.sqlite", RULES)))
-        budgets = SQLiteDocuments(data_dir / "budgets.sqlite", BUDGETS)
+        budgets = opened.enter_context(closing(SQLiteDocuments(data_dir / "budgets.sqlite", BUDGETS)))
+        models = SQLiteDocuments(data_dir / "models.sqlite", MODELS)
         opened.pop_all()
-    return Storage(decisions=decisions, cache=cache, rules=rules, budgets=budgets)
+    return Storage(decisions=decisions, cache=cache, rules=rules, budgets=budgets, models=models)

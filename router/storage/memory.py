@@ -23,12 +23,13 @@ from router.cache.entries import Entry, Prompt, Slot, check_storable
 from router.cache.guard import profile
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import BUDGETS, RULES, Document, DocumentKind, RuleCount, Storage, already_answered, not_in_log
+from router.storage import (BUDGETS, MODELS, RULES, Document, DocumentKind, RuleCount, Storage, already_answered,
+                            documents_by_tenant, not_in_log)
 
 
 def memory_storage(cache_enabled: bool) -> Storage:
     return Storage(decisions=MemoryDecisionLog(), cache=MemoryCacheEntries() if cache_enabled else None,
-                   rules=MemoryDocuments(RULES), budgets=MemoryDocuments(BUDGETS))
+                   rules=MemoryDocuments(RULES), budgets=MemoryDocuments(BUDGETS), models=MemoryDocuments(MODELS))
 
 
 @dataclass
@@ -314,10 +315,7 @@ class MemoryDocuments:
     def all(self) -> dict[str, dict[str, Document]]:
         with self._lock:
             kept = sorted(self._documents.items())
-        documents: dict[str, dict[str, Document]] = {}
-        for (tenant_id, name), (body, updated_at) in kept:
-            documents.setdefault(tenant_id, {})[name] = Document(json.loads(body), updated_at)
-        return documents
+        return documents_by_tenant((tenant_id, name, body, at) for (tenant_id, name), (body, at) in kept)
 
     def put(self, tenant_id: str, name: str, body: Any, at: float) -> None:
         self._kind.check_name(name)

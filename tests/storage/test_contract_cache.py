@@ -122,5 +122,5 @@ def test_invalidating_a_tenants_cache_leaves_every_other_tenants_entries(kind, o
 def test_the_cache_store_is_opened_only_when_the_cache_is_on(kind, tmp_path):
     storage = open_storage(Settings(data_dir=tmp_path, storage=kind, cache={"enabled": False}))
     assert storage.cache is None
-    for store in (storage.decisions, storage.rules, storage.budgets):
+    for store in (storage.decisions, storage.rules, storage.budgets, storage.models):
         store.close()

@@ -17,7 +17,6 @@ some, so the first sealing of older rows also rebuilds it (VACUUM).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import sqlite3
@@ -28,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from router.cache.entries import Entry, Prompt, Slot, check_storable
-from router.cache.guard import Profile, profile
+from router.cache.entries import Entry, Prompt, Slot
+from router.cache.guard import profile
+from router.storage.cache_rows import (ENTRY_COLUMNS, PROMPT_COLUMNS, SLOT_COLUMNS, entry_from_row, profile_json,
+                                       prompt_from_row, prompt_row, slot_from_row)
 from router.storage.sqlite.connection import add_missing_columns, storage_writes, transaction
 
 log = logging.getLogger(__name__)
@@ -130,23 +131,22 @@ class CacheStore:
         entries are deleted on the way."""
         with self._lock, storage_writes(self.path):
             self._db.execute("DELETE FROM entries WHERE expires_at <= ?", (now,))
-            rows = self._db.execute("SELECT entry_id, tenant_id, scope, key, vector, expires_at FROM entries "
-                                    "ORDER BY last_used").fetchall()
-        for entry_id, tenant_id, scope, key, vector, expires_at in rows:
-            yield Slot(entry_id, tenant_id, scope, key, expires_at), _vector(vector)
+            rows = self._db.execute(f"SELECT {SLOT_COLUMNS} FROM entries ORDER BY last_used").fetchall()
+        for row in rows:
+            yield slot_from_row(row)
 
     def entries(self, entry_ids: list[int]) -> dict[int, Entry]:
         """These entries in full (text or sealed profile, vectors, answer), by id; missing ones left out."""
         with self._lock, storage_writes(self.path):
-            rows = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE entry_id IN "
+            rows = self._db.execute(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE entry_id IN "
                                     f"({', '.join('?' * len(entry_ids))})", entry_ids).fetchall()
-        return {row[0]: _entry_from_row(row) for row in rows}
+        return {row[0]: entry_from_row(row) for row in rows}
 
     def add_entry(self, prompt: Prompt, answer: str, category: str, model: str, now: float, ttl: float) -> Entry:
         guard_profile = None if prompt.sealed else profile(prompt.text)
-        row = {**_prompt_row(prompt), "answer": answer, "category": category, "model": model,
+        row = {**prompt_row(prompt), "answer": answer, "category": category, "model": model,
                "created_at": now, "expires_at": now + ttl, "last_used": now,
-               "guard_profile": None if guard_profile is None else _profile_json(guard_profile)}
+               "guard_profile": None if guard_profile is None else profile_json(guard_profile)}
         with self._lock, storage_writes(self.path):
             cursor = self._db.execute(
                 f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
@@ -165,7 +165,7 @@ class CacheStore:
             self._db.execute("UPDATE entries SET last_used = ? WHERE entry_id = ?", (now, entry_id))
 
     def add_pending(self, decision_id: str, prompt: Prompt, now: float) -> None:
-        row = {"decision_id": decision_id, **_prompt_row(prompt), "created_at": now}
+        row = {"decision_id": decision_id, **prompt_row(prompt), "created_at": now}
         with self._lock, storage_writes(self.path):
             self._db.execute(
                 f"INSERT OR REPLACE INTO pending ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -174,10 +174,10 @@ class CacheStore:
     def take_pending(self, decision_id: str) -> Prompt | None:
         """The prompt a decision was made for, removed from the waiting list; None if unknown."""
         with self._lock, storage_writes(self.path):
-            row = self._db.execute(f"SELECT {_PROMPT_COLUMNS} FROM pending WHERE decision_id = ?",
+            row = self._db.execute(f"SELECT {PROMPT_COLUMNS} FROM pending WHERE decision_id = ?",
                                    (decision_id,)).fetchone()
             self._db.execute("DELETE FROM pending WHERE decision_id = ?", (decision_id,))
-        return None if row is None else _prompt_from_row(row)
+        return None if row is None else prompt_from_row(row)
 
     def forget_pending_before(self, cutoff: float) -> int:
         with self._lock, storage_writes(self.path):
@@ -194,19 +194,19 @@ class CacheStore:
         """A tenant's stored prompts that still hold their text, expired entries too: entries by
         id, pending prompts by decision id."""
         with self._lock, storage_writes(self.path):
-            entries = self._db.execute(f"SELECT entry_id, {_PROMPT_COLUMNS} FROM entries "
+            entries = self._db.execute(f"SELECT entry_id, {PROMPT_COLUMNS} FROM entries "
                                        "WHERE tenant_id = ? AND profile IS NULL", (tenant_id,)).fetchall()
-            pending = self._db.execute(f"SELECT decision_id, {_PROMPT_COLUMNS} FROM pending "
+            pending = self._db.execute(f"SELECT decision_id, {PROMPT_COLUMNS} FROM pending "
                                        "WHERE tenant_id = ? AND profile IS NULL", (tenant_id,)).fetchall()
-        return ({row[0]: _prompt_from_row(row[1:]) for row in entries},
-                {row[0]: _prompt_from_row(row[1:]) for row in pending})
+        return ({row[0]: prompt_from_row(row[1:]) for row in entries},
+                {row[0]: prompt_from_row(row[1:]) for row in pending})
 
     def seal(self, entries: dict[int, Prompt], pending: dict[str, Prompt]) -> None:
         """Store these sealed prompts in place of the rows they came from, then make sure no copy
         of the old text is left in the file: one VACUUM for a file that may still hold content
         deleted before secure_delete, and the write-ahead log emptied of the old pages."""
-        updates = {("entries", "entry_id"): [({**_prompt_row(p), "guard_profile": None}, i) for i, p in entries.items()],
-                   ("pending", "decision_id"): [(_prompt_row(p), i) for i, p in pending.items()]}
+        updates = {("entries", "entry_id"): [({**prompt_row(p), "guard_profile": None}, i) for i, p in entries.items()],
+                   ("pending", "decision_id"): [(prompt_row(p), i) for i, p in pending.items()]}
         with self._lock, storage_writes(self.path):
             with transaction(self._db, self.path):
                 for (table, id_column), rows in updates.items():
@@ -236,50 +236,6 @@ class CacheStore:
             self._db.close()
 
 
-_PROMPT_FIELDS = ["tenant_id", "scope", "key", "text", "vector", "precise", "profile"]
-_PROMPT_COLUMNS = ", ".join(_PROMPT_FIELDS)
-_ENTRY_COLUMNS = ", ".join(["entry_id", *_PROMPT_FIELDS, "answer", "category", "model", "created_at",
-                            "expires_at", "last_used", "guard_profile"])
-
-
-def _prompt_row(prompt: Prompt) -> dict:
-    check_storable(prompt)
-    return {
-        "tenant_id": prompt.tenant_id,
-        "scope": prompt.scope,
-        "key": prompt.key,
-        "text": prompt.text,
-        "vector": _blob(prompt.vector),
-        "precise": None if prompt.precise is None else _blob(prompt.precise),
-        "profile": None if prompt.redacted is None else _profile_json(prompt.redacted),
-    }
-
-
-def _prompt_from_row(row: tuple) -> Prompt:
-    tenant_id, scope, key, text, vector, precise, redacted = row
-    return Prompt(tenant_id, scope, key, text, _vector(vector), None if precise is None else _vector(precise),
-                  private=redacted is not None, redacted=None if redacted is None else _profile_from_json(redacted))
-
-
-def _entry_from_row(row: tuple) -> Entry:
-    n = len(_PROMPT_FIELDS)
-    *fields, guard_profile = row[1 + n :]
-    return Entry(row[0], _prompt_from_row(row[1 : 1 + n]), *fields,
-                 None if guard_profile is None else _profile_from_json(guard_profile))
-
-
-def _profile_json(read: Profile) -> str:
-    return json.dumps({"numbers": sorted(read.numbers), "negated": read.negated,
-                       "quantifiers": sorted(read.quantifiers), "words": sorted(read.words),
-                       "names": sorted(read.names)})
-
-
-def _profile_from_json(text: str) -> Profile:
-    fields = json.loads(text)
-    return Profile(frozenset(fields["numbers"]), fields["negated"], frozenset(fields["quantifiers"]),
-                   frozenset(fields["words"]), frozenset(fields["names"]))
-
-
 def _redaction_key(db: sqlite3.Connection) -> bytes:
     """The file's key for redacted profiles, made on first use."""
     db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (_KEY, secrets.token_bytes(32)))
@@ -293,11 +249,3 @@ def _meta(db: sqlite3.Connection, name: str) -> bytes | None:
 
 def _set_meta(db: sqlite3.Connection, name: str, value: bytes) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
-
-
-def _blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def _vector(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32)

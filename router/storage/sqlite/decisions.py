@@ -1,8 +1,8 @@
 """The decision log: every decision before its answer leaves, every feedback once. SQLite in WAL.
 
-The service talks to `DecisionLog` (router/storage); only this module and its two beside it know the
-log's SQL (decision_schema.py its tables, decision_rows.py its rows), so PostgreSQL can take its place
-when one machine is outgrown.
+The service talks to `DecisionLog` (router/storage); only this module and decision_schema.py (its
+tables) know the log's SQLite. Its rows are router/storage/decision_rows.py's, shared with the
+PostgreSQL log (router/storage/postgresql/), which takes its place when one machine is outgrown.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
 from router.storage import RuleCount, already_answered, not_in_log
+from router.storage.decision_rows import (DECISION_COLUMNS, LEDGER_COLUMNS, REPLAY_COLUMNS, decision_from_row,
+                                          decision_row, feedback_row, ledger_entry, replayed)
 from router.storage.sqlite.connection import connect, storage_writes, transaction
-from router.storage.sqlite.decision_rows import (DECISION_COLUMNS, FEEDBACK_COLUMNS, FEEDBACK_FIELDS, LEDGER_COLUMNS,
-                                                 decision_from_row, decision_row, ledger_entry)
 from router.storage.sqlite.decision_schema import create_tables, log_id
 
 
@@ -90,8 +90,7 @@ class SQLiteDecisionLog:
             return [self._insert_feedback(record) for record in records]
 
     def _insert_feedback(self, record: FeedbackRecord) -> int | RouterError:
-        # Not asdict: its deep copy cost a tenth of a whole Feedback.
-        row = {name: getattr(record, name) for name in FEEDBACK_FIELDS}
+        row = feedback_row(record)
         try:
             # A refused INSERT undoes only itself: the transaction and the others' rows go on.
             cursor = self._db.execute(
@@ -147,15 +146,12 @@ class SQLiteDecisionLog:
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT f.seq, {FEEDBACK_COLUMNS}, {DECISION_COLUMNS} FROM feedback f "
-                "JOIN decisions d USING (decision_id) WHERE f.seq > ? ORDER BY f.seq",
+                f"SELECT {REPLAY_COLUMNS} FROM feedback f JOIN decisions d USING (decision_id) "
+                "WHERE f.seq > ? ORDER BY f.seq",
                 (seq,),
             ).fetchall()
-        n_feedback = len(FEEDBACK_FIELDS)
         for row in rows:
-            record = FeedbackRecord(*row[1 : 1 + n_feedback])
-            decision, context = decision_from_row(row[1 + n_feedback :])
-            yield row[0], decision, context, record
+            yield replayed(row)
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]:
         """Every decision made in [since, until) (of one tenant, or all), with its feedback if any."""

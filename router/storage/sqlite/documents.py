@@ -1,5 +1,5 @@
-"""Tenant documents (rules and budgets set over gRPC) kept in SQLite, one file per kind, so that they
-outlive a restart; those of the config file live in the file."""
+"""Tenant documents (rules and budgets set over gRPC; the deployment's models) kept in SQLite, one file
+per kind, so that they outlive a restart; those of the config file live in the file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from router.storage import BUDGETS, RULES, Document, DocumentKind
+from router.storage import BUDGETS, MODELS, RULES, Document, DocumentKind, documents_by_tenant
 from router.storage.sqlite.connection import open_database, storage_writes
 
 # Each kind's table as its file was first written: data directories from before still open.
@@ -29,6 +29,15 @@ CREATE TABLE IF NOT EXISTS budgets (
     updated_at REAL NOT NULL
 );
 """,
+    MODELS: """
+CREATE TABLE IF NOT EXISTS models (
+    tenant_id TEXT NOT NULL,  -- DEPLOYMENT: models are every tenant's
+    model_id TEXT NOT NULL,
+    body TEXT NOT NULL,  -- the model as the registry file writes it, or {"retired": true}
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, model_id)
+);
+""",
 }
 
 
@@ -41,24 +50,21 @@ class SQLiteDocuments:
 
     def all(self) -> dict[str, dict[str, Document]]:
         """Every stored document, by tenant, then name."""
-        name = self._kind.name_column or f"'{self._kind.table}'"
+        name = self._kind.selected_name
         with self._lock, storage_writes(self._path):
             rows = self._db.execute(
                 f"SELECT tenant_id, {name}, body, updated_at FROM {self._kind.table} ORDER BY tenant_id, {name}"
             ).fetchall()
-        documents: dict[str, dict[str, Document]] = {}
-        for tenant_id, name, body, updated_at in rows:
-            documents.setdefault(tenant_id, {})[name] = Document(json.loads(body), updated_at)
-        return documents
+        return documents_by_tenant(rows)
 
     def put(self, tenant_id: str, name: str, body: Any, at: float) -> None:
-        row = {**self._key(tenant_id, name), "body": json.dumps(body), "updated_at": at}
+        row = {**self._kind.key(tenant_id, name), "body": json.dumps(body), "updated_at": at}
         with self._lock, storage_writes(self._path):
             self._db.execute(f"INSERT OR REPLACE INTO {self._kind.table} ({', '.join(row)}) "
                              f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
     def delete(self, tenant_id: str, name: str) -> bool:
-        key = self._key(tenant_id, name)
+        key = self._kind.key(tenant_id, name)
         with self._lock, storage_writes(self._path):
             cursor = self._db.execute(f"DELETE FROM {self._kind.table} WHERE {' AND '.join(f'{c} = ?' for c in key)}",
                                       tuple(key.values()))
@@ -67,10 +73,3 @@ class SQLiteDocuments:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    def _key(self, tenant_id: str, name: str) -> dict[str, str]:
-        """The columns that name a document, with their values."""
-        self._kind.check_name(name)
-        if self._kind.name_column is None:
-            return {"tenant_id": tenant_id}
-        return {"tenant_id": tenant_id, self._kind.name_column: name}

@@ -1,5 +1,7 @@
 """The decision log's rows and the dataclasses they hold: a decision (with its context) as it is
-written and read back, feedback as read, a ledger entry, and the columns each query selects for them."""
+written and read back, feedback as written and replayed, a ledger entry, and the columns each query
+selects for them. Backend-neutral: SQLite and PostgreSQL keep the same columns (flags as 0/1 integers,
+lists and metadata as JSON text, the embedding as float32 bytes), and these expressions read alike in both."""
 
 from __future__ import annotations
 
@@ -35,11 +37,31 @@ LEDGER_COLUMNS = ", ".join([
     "COALESCE(f.baseline_cost_usd, d.baseline_cost_usd, 0.0)", "COALESCE(d.cost_saved_usd, 0.0)", "f.quality",
     "COALESCE(f.error, 0)",
     # Expired: learned with the tenant's expired_quality, or still without feedback past the wait
-    # (feedback that came after the expiry is the decision's real outcome).
-    "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) ELSE d.expired_at IS NOT NULL END",
+    # (feedback that came after the expiry is the decision's real outcome). 1 and 0, not a comparison's
+    # value: PostgreSQL's comparisons are booleans, which a CASE cannot mix with the integer flag.
+    "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) WHEN d.expired_at IS NOT NULL THEN 1 ELSE 0 END",
     "COALESCE(f.not_called, 0)", "COALESCE(f.latency_ms, 0.0)", "f.time_to_first_token_ms",
     "COALESCE(d.security_source, '')", "COALESCE(f.overrun_usd, 0.0)",
 ])
+
+
+# What feedback_after selects: the sequence number, the feedback, its decision (see `replayed`).
+REPLAY_COLUMNS = f"f.seq, {FEEDBACK_COLUMNS}, {DECISION_COLUMNS}"
+
+
+def feedback_row(record: FeedbackRecord) -> dict:
+    """A feedback's columns. Not asdict: its deep copy cost a tenth of a whole Feedback."""
+    row = {name: getattr(record, name) for name in FEEDBACK_FIELDS}
+    # Flags as 0/1, as the columns keep them: SQLite turns a bool into one itself, PostgreSQL refuses it.
+    return {name: int(value) if isinstance(value, bool) else value for name, value in row.items()}
+
+
+def replayed(row: tuple) -> tuple[int, Decision, Context, FeedbackRecord]:
+    """A row of REPLAY_COLUMNS: the feedback's sequence number, its decision and context, the feedback."""
+    n_feedback = len(FEEDBACK_FIELDS)
+    record = FeedbackRecord(*row[1 : 1 + n_feedback])
+    decision, context = decision_from_row(row[1 + n_feedback :])
+    return row[0], decision, context, record
 
 
 def ledger_entry(row: tuple) -> LedgerEntry:
