@@ -21,6 +21,7 @@ from learners.policies import (AlwaysCheapest, AlwaysModel, OraclePolicy, Policy
 from router.cache.semantic import normalise
 from router.domain.categories import SECURITY_CRITICAL
 from router.domain.errors import ResourceExhausted
+from router.domain.model_documents import model_document
 from router.domain.registry import Registry, normalised_costs
 from router.domain.types import ChatMessage, FeedbackRequest, Metadata, RouteRequest
 from router.service import RouterService
@@ -67,7 +68,7 @@ class Stage:
         for model, table in changes.quality_tables.items():
             self.world.set_quality_table(model, table)
         for spec in changes.models:
-            self.service.update_model(spec)
+            self.service.put_model(model_document(spec))
             self.world.registry = self.service.registry
         for model, amount in changes.degrade.items():
             self.world.degrade(model, amount)

@@ -1,4 +1,5 @@
-"""A tenant's administration on a running service: `banditroute cache`, `rules` and `budgets`."""
+"""Administration of a running service: a tenant's `banditroute cache`, `rules` and `budgets`, and the
+deployment's `models`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _add_cache(commands)
     _add_rules(commands)
     _add_budgets(commands)
+    _add_models(commands)
 
 
 def _add_cache(commands) -> None:
@@ -62,6 +64,29 @@ def _add_budgets(commands) -> None:
         args, lambda c: as_printed({"budgets": c.set_budgets(args.tenant, _yaml_list(args.file))})))
     clear.set_defaults(run=lambda args: call_server(
         args.addr, lambda c: as_printed({"budgets": c.set_budgets(args.tenant, [])})))
+
+
+def _add_models(commands) -> None:
+    p = commands.add_parser("models", help="list, add, reprice or retire the models a running service routes to",
+                            description="The models Route may choose from, changed at run time and kept across "
+                            "restarts: a price change acts on the very next Route, a new model given no quality_prior "
+                            "starts from its tier's. Changes need an admin key for every tenant.")
+    actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the models and their prices, and the baseline model")
+    put = actions.add_parser("put", help="add models, or replace those of the same ids, from a YAML or JSON file")
+    put.add_argument("--file", type=Path, required=True,
+                     help="one model, or a list, as in the registry file: id, provider, tier, input_per_1m, "
+                     "output_per_1m, context_window, max_output_tokens (and optional prices, quality_prior)")
+    retire = actions.add_parser("retire", help="stop routing to a model; its decisions still settle")
+    retire.add_argument("--id", required=True, help="the model's id")
+    for action in (listing, put, retire):
+        action.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+        add_tls_options(action)
+    listing.set_defaults(run=lambda args: call_server(args.addr, lambda c: as_printed(c.list_models())))
+    put.set_defaults(run=lambda args: call_with_file(
+        args, lambda c: as_printed([c.put_model(model) for model in _yaml_list(args.file)])))
+    retire.set_defaults(run=lambda args: call_server(
+        args.addr, lambda c: c.retire_model(args.id) or {"retired": args.id}))
 
 
 def _yaml_list(path: Path) -> list:

@@ -151,6 +151,21 @@ class RouterClient:
         response = self._stub.SetBudgets(request, timeout=self.timeout)
         return [wire.message_to_dict(status) for status in response.budgets]
 
+    def list_models(self) -> dict:
+        """The models Route may choose from (id, provider, tier, prices per million tokens, context window,
+        quality prior) and the baseline_model."""
+        return wire.message_to_dict(self._stub.ListModels(router_pb2.ListModelsRequest(), timeout=self.timeout))
+
+    def put_model(self, model: dict) -> dict:
+        """Add a model or replace one (a price change), given as the registry file writes it; returns it as
+        it now stands. Needs an admin key for every tenant."""
+        message = json_format.ParseDict(model, router_pb2.Model())
+        return wire.message_to_dict(self._stub.PutModel(router_pb2.PutModelRequest(model=message),
+                                                        timeout=self.timeout))
+
+    def retire_model(self, model_id: str) -> None:
+        self._stub.RetireModel(router_pb2.RetireModelRequest(model_id=model_id), timeout=self.timeout)
+
     def stats(self, tenant_id: str, since: float = 0.0, until: float = 0.0, group_by: str = "") -> dict:
         """A StatsResponse: total (a Figures), group_by, groups, alerts and budgets."""
         request = router_pb2.StatsRequest(tenant_id=tenant_id, since_unix=since, until_unix=until, group_by=group_by)

@@ -1,20 +1,24 @@
 """The service's reports and administration: stats and the ledger over a window, a tenant's rules,
-budgets and cached answers. Each call checks the tenant id first."""
+budgets and cached answers (each call checks the tenant id first), and the deployment's models."""
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 
 from router.decide.budgets import BudgetStatus, month_start, parse_budgets
 from router.decide.rule_book import RuleState
+from router.domain.errors import RouterError
+from router.domain.model_documents import model_document, with_document, without_model
+from router.domain.registry import ModelSpec, Registry
 from router.domain.rules import Rule
 from router.domain.types import LedgerEntry
 from router.service.core import Core
 from router.service.report import Stats, figures, grouped
 from router.service.validation import validate_group_by, validate_report, validate_rule_id, validate_tenant_id
-from router.storage import TENANT_BUDGETS
+from router.storage import DEPLOYMENT, TENANT_BUDGETS, Document
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,7 @@ log = logging.getLogger(__name__)
 class Admin:
     def __init__(self, core: Core):
         self.core = core
+        self._models_lock = threading.Lock()  # one registry change at a time: each builds on the last
 
     def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
         """Spend, savings and the rest over a window of a tenant's decisions, optionally grouped."""
@@ -75,3 +80,37 @@ class Admin:
         """Drop a tenant's cached answers; how many there were."""
         validate_tenant_id(tenant_id, self.core.settings)
         return self.core.cache.invalidate(tenant_id) if self.core.cache is not None else 0
+
+    def put_model(self, doc: dict) -> ModelSpec:
+        """Add a model or replace one (a price change): kept, then acting on the very next Route."""
+        core = self.core
+        with self._models_lock:
+            registry, model = with_document(core.registry, doc)
+            stored = model_document(model)
+            core.models.put(DEPLOYMENT, model.id, stored, core.clock())
+            core.registry = registry
+        log.info("model %s put: %s", model.id, stored)
+        return model
+
+    def retire_model(self, model_id: str) -> None:
+        """Route no longer chooses the model; its decisions still settle, priced as estimated."""
+        core = self.core
+        with self._models_lock:
+            registry = without_model(core.registry, model_id)
+            core.models.put(DEPLOYMENT, model_id, RETIRED, core.clock())
+            core.registry = registry
+        log.info("model %s retired", model_id)
+
+
+RETIRED = {"retired": True}  # a retired model's document
+
+
+def registry_with(registry: Registry, documents: dict[str, Document]) -> Registry:
+    """The packaged registry with the models admins put or retired, in the order they did."""
+    for name, document in sorted(documents.items(), key=lambda item: item[1].updated_at):
+        try:
+            registry = (without_model(registry, name) if document.body == RETIRED
+                        else with_document(registry, document.body)[0])
+        except RouterError as error:  # the registry file changed under it, e.g. a new baseline
+            log.warning("model %s as an admin left it no longer applies, left out: %s", name, error)
+    return registry

@@ -35,6 +35,7 @@ class Core:
     decision_log: DecisionLog
     rules: RuleBook
     budget_store: TenantDocuments
+    models: TenantDocuments  # the models admins put or retired at run time, over the registry file's
     budgets: Budgets
     anomalies: SpendAnomalyDetector
     policy: BanditPolicy

@@ -22,14 +22,14 @@ from router.domain.registry import ModelSpec, Registry
 from router.domain.rules import Rule
 from router.domain.types import Decision, FeedbackRecord, FeedbackRequest, LedgerEntry, RouteRequest
 from router.reading.reader import PromptReader
-from router.service.admin import Admin
+from router.service.admin import Admin, registry_with
 from router.service.core import Core, best_effort
 from router.service.feedback import FeedbackLoop, restore_spending
 from router.service.metrics import ServiceMetrics
 from router.service.report import Stats
 from router.service.routing import RoutePath
 from router.service.validation import refuse_invalid, validate_batch_size, validate_feedback
-from router.storage import TENANT_BUDGETS, DecisionLog, TenantDocuments
+from router.storage import DEPLOYMENT, TENANT_BUDGETS, DecisionLog, TenantDocuments
 from router.storage.backends import open_storage
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class RouterService:
         snapshots: SnapshotStore,
         rules: RuleBook,
         budget_store: TenantDocuments,
+        models: TenantDocuments,
         cache: SemanticCache | None = None,
         clock: Callable[[], float] = time.time,
         rebuild_learner: bool = False,
@@ -62,7 +63,7 @@ class RouterService:
             lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path),
             decision_log.identity(), decision_log.last_feedback_seq(), set_aside_others=rebuild_learner,
         )
-        self.core = Core(settings, registry, reader, decision_log, rules, budget_store, budgets,
+        self.core = Core(settings, registry, reader, decision_log, rules, budget_store, models, budgets,
                          SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd),
                          BanditPolicy(learner, settings.learner), ServiceMetrics(settings.metrics_max_tenants),
                          cache, clock)
@@ -119,10 +120,6 @@ class RouterService:
         """Decisions that waited `feedback_wait_hours` for feedback in vain: expired; how many."""
         return self.feedback_loop.expire_overdue()
 
-    def update_model(self, spec: ModelSpec) -> None:
-        """Add a model or change its price; the next request sees it (cost is applied, not learned)."""
-        self.core.registry = self.core.registry.with_model(spec)
-
     def snapshot(self) -> None:
         self.feedback_loop.snapshot()
 
@@ -147,6 +144,15 @@ class RouterService:
     def invalidate_cache(self, tenant_id: str) -> int:
         return self.admin.invalidate_cache(tenant_id)
 
+    def models(self) -> Registry:
+        return self.core.registry
+
+    def put_model(self, doc: dict) -> ModelSpec:
+        return self.admin.put_model(doc)
+
+    def retire_model(self, model_id: str) -> None:
+        self.admin.retire_model(model_id)
+
     def close(self) -> None:
         core = self.core
         with self.feedback_loop.lock:
@@ -155,6 +161,7 @@ class RouterService:
             core.decision_log.close()
         core.rules.close()
         core.budget_store.close()
+        core.models.close()
         if core.cache is not None:
             core.cache.close()
 
@@ -163,8 +170,10 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
                  clock: Callable[[], float] = time.time, rebuild_learner: bool = False) -> RouterService:
     """A service on the stores `settings.storage` names (SQLite files under data_dir by default), with
     learner snapshots under data_dir."""
-    registry = registry or Registry.from_yaml(settings.registry_path)
     storage = open_storage(settings)
+    # The models admins put or retired at run time, over the registry file's.
+    registry = registry_with(registry or Registry.from_yaml(settings.registry_path),
+                             storage.models.all().get(DEPLOYMENT, {}))
     cache = None
     if storage.cache is not None:
         cache = SemanticCache(settings.cache, storage.cache, reader.precise_embedder)
@@ -183,6 +192,7 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         snapshots=SnapshotStore(Path(settings.data_dir) / "snapshots", settings.learner.keep_snapshots),
         rules=RuleBook(config_rules, storage.rules, registry),
         budget_store=storage.budgets,
+        models=storage.models,
         cache=cache,
         clock=clock,
         rebuild_learner=rebuild_learner,

@@ -47,6 +47,12 @@ class Principal:
         if admin and not self.admin:
             raise PermissionDenied(f"key {self.name!r} has no admin rights (rules, budgets, cache invalidation)")
 
+    def authorize_deployment(self) -> None:
+        """May this caller change what every tenant shares (the models)?"""
+        if self.tenant is not None or not self.admin:
+            raise PermissionDenied(f"key {self.name!r} may not change the models: that takes an admin key for "
+                                   "every tenant (no tenant set)")
+
 
 ANYONE = Principal("anyone (auth disabled)", None, True)
 

@@ -126,6 +126,22 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             for entry in self.service.ledger(request.tenant_id, since, until):
                 yield wire.ledger_entry_to_pb(entry)
 
+    def ListModels(self, request, context):
+        with _status_from_errors(context, self.storage_failed):
+            self._caller(context)  # any known key may read them
+            return wire.models_to_pb(self.service.models())
+
+    def PutModel(self, request, context):
+        with _status_from_errors(context, self.storage_failed):
+            self._caller(context).authorize_deployment()
+            return wire.model_to_pb(self.service.put_model(wire.model_doc_from_pb(request.model)))
+
+    def RetireModel(self, request, context):
+        with _status_from_errors(context, self.storage_failed):
+            self._caller(context).authorize_deployment()
+            self.service.retire_model(request.model_id)
+            return router_pb2.RetireModelResponse()
+
     def _caller(self, context: grpc.ServicerContext) -> Principal:
         # Not a dict: it kept the last of several entries, so which key acted depended on their order.
         keys = [value for name, value in context.invocation_metadata() if name == "authorization"]

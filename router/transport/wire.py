@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from router.decide.budgets import BudgetStatus
 from router.decide.rule_book import RuleState
 from router.domain.errors import InvalidArgument
+from router.domain.registry import ModelSpec, Registry
 from router.domain.types import (BudgetMode, ChatMessage, Constraints, Decision, FeedbackRecord, FeedbackRequest,
                                  LedgerEntry, Metadata, Reason, RouteRequest)
 from router.generated import router_pb2 as pb
@@ -296,3 +297,23 @@ def ledger_entry_to_pb(entry: LedgerEntry) -> pb.LedgerEntry:
     fields["settled_unix"] = settled_at or 0.0
     fields["budget_mode"] = budget_mode_name(entry.budget_mode)
     return pb.LedgerEntry(**fields)
+
+
+_MODEL_FIELDS = [field.name for field in pb.Model.DESCRIPTOR.fields if field.name != "quality_prior"]
+
+
+def model_doc_from_pb(message: pb.Model) -> dict:
+    """A model as an admin's document holds it; optional fields left unset are absent."""
+    doc = {name: getattr(message, name) for name in _MODEL_FIELDS
+           if not message.DESCRIPTOR.fields_by_name[name].has_presence or message.HasField(name)}
+    doc["quality_prior"] = dict(message.quality_prior)
+    return doc
+
+
+def model_to_pb(model: ModelSpec) -> pb.Model:
+    return pb.Model(quality_prior=model.quality_prior,
+                    **{name: value for name in _MODEL_FIELDS if (value := getattr(model, name)) is not None})
+
+
+def models_to_pb(registry: Registry) -> pb.ListModelsResponse:
+    return pb.ListModelsResponse(models=[model_to_pb(m) for m in registry], baseline_model=registry.baseline_model)

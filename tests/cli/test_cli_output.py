@@ -100,3 +100,21 @@ def test_every_reason_has_one_word_whatever_the_channel(reason):
     code = pb.Reason.Value(reason)
     assert route_response_to_dict(pb.RouteResponse(reason=code))["reason"] == reason
     assert json_format.MessageToDict(pb.RouteResponse(reason=code))["reason"] == reason
+
+
+def test_models_are_listed_put_from_a_file_and_retired_from_the_cli(server, capsys, tmp_path):
+    addr = ["--addr", f"127.0.0.1:{server.port}"]
+    model = tmp_path / "model.yaml"
+    model.write_text("id: acme-7b\nprovider: acme\ntier: budget\ninput_per_1m: 0.1\noutput_per_1m: 0.2\n"
+                     "context_window: 32000\nmax_output_tokens: 4000\n")
+    assert cli(["models", "put", "--file", str(model), *addr]) == 0
+    put, = read(capsys)
+    assert (put["id"], put["tier"], put["input_per_1m"], put["context_window"]) == ("acme-7b", "budget", 0.1, 32000)
+    assert cli(["models", "list", *addr]) == 0
+    listed = read(capsys)
+    assert "acme-7b" in [m["id"] for m in listed["models"]] and listed["baseline_model"] == "claude-opus-4"
+    assert cli(["models", "retire", "--id", "acme-7b", *addr]) == 0
+    assert read(capsys) == {"retired": "acme-7b"}
+    model.write_text("id: acme-7b\nprovider: acme\ntier: gold\n")
+    assert cli(["models", "put", "--file", str(model), *addr]) != 0
+    assert "model." in capsys.readouterr().err

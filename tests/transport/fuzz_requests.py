@@ -314,6 +314,20 @@ SET_BUDGETS = st.builds(pb.SetBudgetsRequest, tenant_id=TENANT_IDS,
                                          (1, st.lists(BUDGET, min_size=101, max_size=110))))
 
 
+FUZZ_MODEL = "fz-model"
+MODEL = st.builds(
+    pb.Model, id=mostly(st.sampled_from([FUZZ_MODEL, "gpt-4o-mini"]), ANY_TEXT),
+    provider=mostly(st.just("fz"), ANY_TEXT),
+    tier=mostly(st.sampled_from(["budget", "mid", "premium"]), ANY_TEXT),
+    input_per_1m=mostly(st.floats(0, 20), FLOATS), output_per_1m=mostly(st.floats(0, 80), FLOATS),
+    context_window=mostly(st.integers(1000, 200_000), INT64), max_output_tokens=mostly(st.integers(1, 1000), INT64),
+    quality_prior=mostly(st.dictionaries(st.sampled_from(["coding", "chat"]), st.floats(0, 1), max_size=2),
+                         st.dictionaries(ANY_TEXT, FLOATS, max_size=3)))
+# Only the fuzzer's own model may go: retiring the registry's would leave later calls less to route to.
+RETIRE_MODEL = st.builds(pb.RetireModelRequest,
+                         model_id=mostly(st.sampled_from([FUZZ_MODEL, "claude-opus-4", "no-such-model"]), ANY_TEXT))
+
+
 def calls(world: World) -> st.SearchStrategy[tuple[str, Any]]:
     """One RPC and its request; Route and Feedback, the hot paths, most often."""
     by_rpc: dict[str, st.SearchStrategy] = {
@@ -326,6 +340,9 @@ def calls(world: World) -> st.SearchStrategy[tuple[str, Any]]:
         "Stats": STATS,
         "ExportLedger": EXPORT,
         "SetBudgets": SET_BUDGETS,
+        "ListModels": st.just(pb.ListModelsRequest()),
+        "PutModel": st.builds(pb.PutModelRequest, model=MODEL),
+        "RetireModel": RETIRE_MODEL,
     }
     weights = {"Route": 4, "Feedback": 3, "PutRule": 2}
     names = [name for name in by_rpc for _ in range(weights.get(name, 1))]

@@ -142,6 +142,9 @@ EVERY_CALL = {
     "DeleteRule": pb.DeleteRuleRequest(tenant_id="acme", rule_id="r"),
     "Stats": pb.StatsRequest(tenant_id="acme"),
     "SetBudgets": pb.SetBudgetsRequest(tenant_id="acme", budgets=[pb.Budget(daily_usd=5)]),
+    "ListModels": pb.ListModelsRequest(),
+    "PutModel": pb.PutModelRequest(model=pb.Model(id="m")),
+    "RetireModel": pb.RetireModelRequest(model_id="gpt-4o"),
 }
 
 
@@ -189,6 +192,22 @@ def test_admin_calls_need_an_admin_key_of_the_tenant(server):
         assert [r["rule"]["id"] for r in app.list_rules("acme")] == ["cheap-greetings"]  # reading is allowed
         ops.delete_rule("acme", "cheap-greetings")
         assert root.invalidate_cache("globex") == 0
+
+
+def test_models_are_changed_only_with_an_admin_key_for_every_tenant(server):
+    model = {"id": "acme-7b", "provider": "acme", "tier": "budget", "input_per_1m": 0.1, "output_per_1m": 0.2,
+             "context_window": 32000, "max_output_tokens": 4000}
+    with client(server, "acme-app") as app, client(server, "acme-ops") as ops, client(server, "root") as root:
+        for call in (lambda: app.put_model(model), lambda: ops.put_model(model), lambda: ops.retire_model("o1")):
+            assert status_of(call) == grpc.StatusCode.PERMISSION_DENIED
+        assert root.put_model(model)["id"] == "acme-7b"
+        listed = app.list_models()  # reading is allowed
+        assert "acme-7b" in [m["id"] for m in listed["models"]] and listed["baseline_model"] == "claude-opus-4"
+        assert status_of(lambda: root.put_model({**model, "tier": "gold"})) == grpc.StatusCode.INVALID_ARGUMENT
+        assert status_of(lambda: root.retire_model("claude-opus-4")) == grpc.StatusCode.FAILED_PRECONDITION
+        root.retire_model("acme-7b")
+        assert "acme-7b" not in [m["id"] for m in app.list_models()["models"]]
+        assert status_of(lambda: root.retire_model("acme-7b")) == grpc.StatusCode.NOT_FOUND
 
 
 def test_feedback_on_another_tenants_decision_is_not_found_and_changes_nothing(server):
