@@ -12,7 +12,7 @@ imported by it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,6 +67,18 @@ class DecisionLog(Protocol):
     def check_writable(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class DecisionLookup:
+    """`DecisionLog.decision` in terms of the backend's own `decisions`, written once for every backend."""
+
+    decisions: Callable[[list[str]], dict[str, tuple[Decision, Context]]]
+
+    def decision(self, decision_id: str) -> tuple[Decision, Context]:
+        found = self.decisions([decision_id])
+        if decision_id not in found:
+            raise not_in_log(decision_id)
+        return found[decision_id]
 
 
 @dataclass(frozen=True)

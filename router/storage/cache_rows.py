@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from router.cache.entries import Entry, Prompt, Slot, check_storable
-from router.cache.guard import Profile
+from router.cache.guard import Profile, profile
 
 PROMPT_FIELDS = ["tenant_id", "scope", "key", "text", "vector", "precise", "profile"]
 PROMPT_COLUMNS = ", ".join(PROMPT_FIELDS)
@@ -69,3 +69,13 @@ def blob(array: np.ndarray) -> bytes:
 
 def vector(stored: bytes) -> np.ndarray:
     return np.frombuffer(stored, dtype=np.float32)
+
+
+def entry_row(prompt: Prompt, answer: str, category: str, model: str, now: float,
+              ttl: float) -> tuple[dict, Profile | None]:
+    """A new entry's row, and the guard's profile of its text, read once here (None for a sealed prompt)."""
+    guard_profile = None if prompt.sealed else profile(prompt.text)
+    row = {**prompt_row(prompt), "answer": answer, "category": category, "model": model,
+           "created_at": now, "expires_at": now + ttl, "last_used": now,
+           "guard_profile": None if guard_profile is None else profile_json(guard_profile)}
+    return row, guard_profile

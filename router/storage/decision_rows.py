@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from router.domain.types import CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata
+from router.domain.types import Alert, CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata
 
 FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
 # What a log written before the column reads.
@@ -154,3 +154,29 @@ def decision_from_row(row: tuple) -> tuple[Decision, Context]:
         output_tokens=decision.estimated_output_tokens,
     )
     return decision, context
+
+
+class LogQueries:
+    """The decision log's reads that SQLite and PostgreSQL write alike, but for the parameter placeholder
+    (`?` and `%s`)."""
+
+    def __init__(self, placeholder: str):
+        p = placeholder
+        self.feedback_after = (f"SELECT {REPLAY_COLUMNS} FROM feedback f JOIN decisions d USING (decision_id) "
+                               f"WHERE f.seq > {p} ORDER BY f.seq")
+        self._ledger = (f"SELECT {LEDGER_COLUMNS} FROM decisions d LEFT JOIN feedback f USING (decision_id) "
+                        f"WHERE d.created_at >= {p} AND d.created_at < {p} {{tenant}} ORDER BY d.created_at")
+        self._tenant = f"AND d.tenant_id = {p}"
+        self.rule_count = ("SELECT count(*), COALESCE(sum(applied), 0), max(created_at) FROM rule_matches "
+                           f"WHERE tenant_id = {p} AND rule_id = {p} AND created_at >= {p}")
+        self.alerts = (f"SELECT {', '.join(ALERT_FIELDS)} FROM anomalies WHERE tenant_id = {p} "
+                       f"AND detected_at >= {p} AND detected_at < {p} ORDER BY detected_at")
+
+    def ledger(self, tenant_id: str | None, since: float, until: float) -> tuple[str, tuple]:
+        """Every decision made in [since, until) (of one tenant, or all), with its feedback if any."""
+        if tenant_id is None:
+            return self._ledger.format(tenant=""), (since, until)
+        return self._ledger.format(tenant=self._tenant), (since, until, tenant_id)
+
+
+ALERT_FIELDS = list(Alert.__dataclass_fields__)

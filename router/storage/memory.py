@@ -23,8 +23,8 @@ from router.cache.entries import Entry, Prompt, Slot, check_storable
 from router.cache.guard import profile
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import (BUDGETS, MODELS, RULES, Document, DocumentKind, RuleCount, Storage, already_answered,
-                            documents_by_tenant, not_in_log)
+from router.storage import (BUDGETS, MODELS, RULES, DecisionLookup, Document, DocumentKind, RuleCount, Storage,
+                            already_answered, documents_by_tenant, not_in_log)
 
 
 def memory_storage(cache_enabled: bool) -> Storage:
@@ -51,7 +51,7 @@ class _Match:
     at: float
 
 
-class MemoryDecisionLog:
+class MemoryDecisionLog(DecisionLookup):
     def __init__(self) -> None:
         self._log_id = uuid.uuid4().hex
         self._lock = threading.Lock()
@@ -73,12 +73,6 @@ class MemoryDecisionLog:
                             at: float) -> None:
         with self._lock:
             self._matches += [_Match(tenant_id, m.rule_id, m.applied, at) for m in matches]
-
-    def decision(self, decision_id: str) -> tuple[Decision, Context]:
-        found = self.decisions([decision_id])
-        if decision_id not in found:
-            raise not_in_log(decision_id)
-        return found[decision_id]
 
     def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]:
         with self._lock:

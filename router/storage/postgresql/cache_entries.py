@@ -15,8 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from router.cache.entries import Entry, Prompt, Slot
-from router.cache.guard import profile
-from router.storage.cache_rows import (ENTRY_COLUMNS, PROMPT_COLUMNS, SLOT_COLUMNS, entry_from_row, profile_json,
+from router.storage.cache_rows import (ENTRY_COLUMNS, PROMPT_COLUMNS, SLOT_COLUMNS, entry_from_row, entry_row,
                                        prompt_from_row, prompt_row, slot_from_row)
 from router.storage.postgresql.connection import Database, insert
 
@@ -52,10 +51,7 @@ class PostgresCacheEntries:
         return {row[0]: entry_from_row(row) for row in rows}
 
     def add_entry(self, prompt: Prompt, answer: str, category: str, model: str, now: float, ttl: float) -> Entry:
-        guard_profile = None if prompt.sealed else profile(prompt.text)
-        row = {**prompt_row(prompt), "answer": answer, "category": category, "model": model,
-               "created_at": now, "expires_at": now + ttl, "last_used": now,
-               "guard_profile": None if guard_profile is None else profile_json(guard_profile)}
+        row, guard_profile = entry_row(prompt, answer, category, model, now, ttl)
         with self._db.connection() as connection:
             entry_id = connection.execute(insert("cache_entries", row, "RETURNING entry_id"),
                                           tuple(row.values())).fetchone()[0]

@@ -16,16 +16,18 @@ import psycopg
 
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import RuleCount, already_answered, not_in_log
-from router.storage.decision_rows import (DECISION_COLUMNS, LEDGER_COLUMNS, REPLAY_COLUMNS, decision_from_row,
-                                          decision_row, feedback_row, ledger_entry, replayed)
+from router.storage import DecisionLookup, RuleCount, already_answered, not_in_log
+from router.storage.decision_rows import (DECISION_COLUMNS, LogQueries, decision_from_row, decision_row, feedback_row,
+                                          ledger_entry, replayed)
 from router.storage.postgresql.connection import Database, insert
 
 # An advisory lock's key (see schema.MIGRATION_LOCK): held by each feedback transaction.
 FEEDBACK_LOCK = 0x62616E6469740002
 
+_SQL = LogQueries("%s")
 
-class PostgresDecisionLog:
+
+class PostgresDecisionLog(DecisionLookup):
     def __init__(self, db: Database):
         self._db = db.share(self)
         with db.connection() as connection:
@@ -44,12 +46,6 @@ class PostgresDecisionLog:
         """Rules that matched a request no decision came of (a rule blocked it)."""
         with self._db.transaction() as connection:
             _insert_matches(connection, decision_id, tenant_id, matches, at)
-
-    def decision(self, decision_id: str) -> tuple[Decision, Context]:
-        found = self.decisions([decision_id])
-        if decision_id not in found:
-            raise not_in_log(decision_id)
-        return found[decision_id]
 
     def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]:
         """The logged ones among `decision_ids`, by id."""
@@ -111,35 +107,21 @@ class PostgresDecisionLog:
 
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
         with self._db.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {REPLAY_COLUMNS} FROM feedback f JOIN decisions d USING (decision_id) "
-                "WHERE f.seq > %s ORDER BY f.seq",
-                (seq,),
-            ).fetchall()
+            rows = connection.execute(_SQL.feedback_after, (seq,)).fetchall()
         for row in rows:
             yield replayed(row)
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]:
         """Every decision made in [since, until) (of one tenant, or all), with its feedback if any."""
-        tenant_clause = "AND d.tenant_id = %s" if tenant_id is not None else ""
-        params = (since, until) + ((tenant_id,) if tenant_id is not None else ())
         with self._db.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {LEDGER_COLUMNS} FROM decisions d LEFT JOIN feedback f USING (decision_id) "
-                f"WHERE d.created_at >= %s AND d.created_at < %s {tenant_clause} ORDER BY d.created_at",
-                params,
-            ).fetchall()
+            rows = connection.execute(*_SQL.ledger(tenant_id, since, until)).fetchall()
         for row in rows:
             yield ledger_entry(row)
 
     def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount:
         """How often a rule matched and acted from `since` (when its current version was put)."""
         with self._db.connection() as connection:
-            matched, applied, last = connection.execute(
-                "SELECT count(*), coalesce(sum(applied), 0), max(created_at) FROM rule_matches "
-                "WHERE tenant_id = %s AND rule_id = %s AND created_at >= %s",
-                (tenant_id, rule_id, since),
-            ).fetchone()
+            matched, applied, last = connection.execute(_SQL.rule_count, (tenant_id, rule_id, since)).fetchone()
         return RuleCount(matched, applied, last)
 
     def record_alert(self, alert: Alert) -> None:
@@ -148,13 +130,8 @@ class PostgresDecisionLog:
             connection.execute(insert("anomalies", row), tuple(row.values()))
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]:
-        fields = list(Alert.__dataclass_fields__)
         with self._db.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {', '.join(fields)} FROM anomalies WHERE tenant_id = %s AND detected_at >= %s "
-                "AND detected_at < %s ORDER BY detected_at",
-                (tenant_id, since, until),
-            ).fetchall()
+            rows = connection.execute(_SQL.alerts, (tenant_id, since, until)).fetchall()
         return [Alert(*row) for row in rows]
 
     def close(self) -> None:

@@ -16,14 +16,16 @@ from pathlib import Path
 
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import RuleCount, already_answered, not_in_log
-from router.storage.decision_rows import (DECISION_COLUMNS, LEDGER_COLUMNS, REPLAY_COLUMNS, decision_from_row,
-                                          decision_row, feedback_row, ledger_entry, replayed)
+from router.storage import DecisionLookup, RuleCount, already_answered, not_in_log
+from router.storage.decision_rows import (DECISION_COLUMNS, LogQueries, decision_from_row, decision_row, feedback_row,
+                                          ledger_entry, replayed)
 from router.storage.sqlite.connection import connect, storage_writes, transaction
 from router.storage.sqlite.decision_schema import create_tables, log_id
 
+_SQL = LogQueries("?")
 
-class SQLiteDecisionLog:
+
+class SQLiteDecisionLog(DecisionLookup):
     """One connection behind a lock for writes and reports: SQLite serialises writers anyway.
 
     Feedback's look-up of its decision has a connection of its own: in WAL mode a reader need not
@@ -61,12 +63,6 @@ class SQLiteDecisionLog:
     def _insert_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...], at: float) -> None:
         self._db.executemany("INSERT INTO rule_matches VALUES (?, ?, ?, ?, ?)",
                              [(decision_id, tenant_id, m.rule_id, int(m.applied), at) for m in matches])
-
-    def decision(self, decision_id: str) -> tuple[Decision, Context]:
-        found = self.decisions([decision_id])
-        if decision_id not in found:
-            raise not_in_log(decision_id)
-        return found[decision_id]
 
     def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]:
         """The logged ones among `decision_ids`, by id."""
@@ -145,35 +141,21 @@ class SQLiteDecisionLog:
 
     def feedback_after(self, seq: int) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {REPLAY_COLUMNS} FROM feedback f JOIN decisions d USING (decision_id) "
-                "WHERE f.seq > ? ORDER BY f.seq",
-                (seq,),
-            ).fetchall()
+            rows = self._db.execute(_SQL.feedback_after, (seq,)).fetchall()
         for row in rows:
             yield replayed(row)
 
     def ledger(self, tenant_id: str | None, since: float, until: float) -> Iterator[LedgerEntry]:
         """Every decision made in [since, until) (of one tenant, or all), with its feedback if any."""
-        tenant_clause = "AND d.tenant_id = ?" if tenant_id is not None else ""
-        params = (since, until) + ((tenant_id,) if tenant_id is not None else ())
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {LEDGER_COLUMNS} FROM decisions d LEFT JOIN feedback f USING (decision_id) "
-                f"WHERE d.created_at >= ? AND d.created_at < ? {tenant_clause} ORDER BY d.created_at",
-                params,
-            ).fetchall()
+            rows = self._db.execute(*_SQL.ledger(tenant_id, since, until)).fetchall()
         for row in rows:
             yield ledger_entry(row)
 
     def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount:
         """How often a rule matched and acted from `since` (when its current version was put)."""
         with self._lock:
-            matched, applied, last = self._db.execute(
-                "SELECT count(*), COALESCE(sum(applied), 0), max(created_at) FROM rule_matches "
-                "WHERE tenant_id = ? AND rule_id = ? AND created_at >= ?",
-                (tenant_id, rule_id, since),
-            ).fetchone()
+            matched, applied, last = self._db.execute(_SQL.rule_count, (tenant_id, rule_id, since)).fetchone()
         return RuleCount(matched, applied, last)
 
     def record_alert(self, alert: Alert) -> None:
@@ -185,13 +167,8 @@ class SQLiteDecisionLog:
             )
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]:
-        fields = list(Alert.__dataclass_fields__)
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(fields)} FROM anomalies WHERE tenant_id = ? AND detected_at >= ? "
-                "AND detected_at < ? ORDER BY detected_at",
-                (tenant_id, since, until),
-            ).fetchall()
+            rows = self._db.execute(_SQL.alerts, (tenant_id, since, until)).fetchall()
         return [Alert(*row) for row in rows]
 
     def close(self) -> None:
