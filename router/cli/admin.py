@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from router.cli.remote import add_service_and_tenant, add_tls_options, as_printed, call_server, call_with_file
+from router.cli.remote import (add_addr_option, add_service_and_tenant, add_tls_options, as_printed, call_server,
+                              call_with_file)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def _add_cache(commands) -> None:
     actions = p.add_subparsers(title="actions", required=True, metavar="ACTION")
     invalidate = actions.add_parser("invalidate", help="drop every cached answer of a tenant",
                                     description="Drop every cached answer of a tenant and print how many there were.")
-    invalidate.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    add_addr_option(invalidate)
     add_tls_options(invalidate)
     invalidate.add_argument("--tenant", required=True, help="tenant id")
     invalidate.set_defaults(run=lambda args: call_server(
@@ -80,7 +81,7 @@ def _add_models(commands) -> None:
     retire = actions.add_parser("retire", help="stop routing to a model; its decisions still settle")
     retire.add_argument("--id", required=True, help="the model's id")
     for action in (listing, put, retire):
-        action.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+        add_addr_option(action)
         add_tls_options(action)
     listing.set_defaults(run=lambda args: call_server(args.addr, lambda c: as_printed(c.list_models())))
     put.set_defaults(run=lambda args: call_with_file(

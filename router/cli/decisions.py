@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from router.cli.remote import add_tls_options, call_server
+from router.cli.remote import add_addr_option, add_tls_options, call_server
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _add_route(commands) -> None:
     p = commands.add_parser("route", help="ask a running service which model should answer a prompt",
                             description="Route one prompt and print the decision as JSON.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    add_addr_option(p)
     add_tls_options(p)
     p.add_argument("--tenant", default="default", help="tenant id (default 'default')")
     p.add_argument("--prompt", help="the user message; read from stdin when absent")
@@ -53,7 +53,7 @@ def _route(args) -> int:
 def _add_feedback(commands) -> None:
     p = commands.add_parser("feedback", help="report the quality of a routed call",
                             description="Send feedback for a decision and print the reward learned.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    add_addr_option(p)
     add_tls_options(p)
     p.add_argument("--decision-id", required=True, help="the decision_id that route returned")
     p.add_argument("--quality", type=float, help="quality of the answer in [0, 1] (required unless --error)")

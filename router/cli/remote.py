@@ -16,7 +16,15 @@ if TYPE_CHECKING:
 
 # A client command's TLS options and the environment variable each stands for.
 _TLS_OPTIONS = {"tls": "BANDITROUTE_TLS", "ca_file": "BANDITROUTE_CA_FILE", "client_cert": "BANDITROUTE_CLIENT_CERT",
-                "client_key": "BANDITROUTE_CLIENT_KEY"}
+                "client_key": "BANDITROUTE_CLIENT_KEY", "server_name": "BANDITROUTE_SERVER_NAME"}
+
+
+def add_addr_option(p: argparse.ArgumentParser) -> None:
+    """--addr: one server, or several replicas of it (RouterClient takes the comma-separated list)."""
+    p.add_argument("--addr", default="127.0.0.1:50051", metavar="HOST:PORT[,...]",
+                   help="service address HOST:PORT, or several replicas' IP:PORT separated by commas, or "
+                   "dns:///NAME:PORT for a name that resolves to every replica: calls are spread over them with "
+                   "gRPC's round_robin, and a call that fails UNAVAILABLE is retried on another replica")
 
 
 def add_tls_options(p: argparse.ArgumentParser) -> None:
@@ -29,6 +37,9 @@ def add_tls_options(p: argparse.ArgumentParser) -> None:
                    "for one (mutual TLS), with --client-key; implies --tls (default $BANDITROUTE_CLIENT_CERT)")
     p.add_argument("--client-key", type=Path, metavar="PEM", help="the client certificate's unencrypted private key "
                    "(default $BANDITROUTE_CLIENT_KEY)")
+    p.add_argument("--server-name", metavar="NAME", help="with TLS, the name the servers' certificates must carry, "
+                   "checked instead of the address; needed with several addresses in --addr "
+                   "(default $BANDITROUTE_SERVER_NAME)")
 
 
 def export_tls_options(args: argparse.Namespace) -> None:
@@ -42,7 +53,7 @@ def export_tls_options(args: argparse.Namespace) -> None:
 
 def add_service_and_tenant(p: argparse.ArgumentParser) -> None:
     """The options every tenant administration or report command takes."""
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    add_addr_option(p)
     add_tls_options(p)
     p.add_argument("--tenant", required=True, help="tenant id")
 
@@ -56,7 +67,7 @@ def call_server(addr: str, call: Callable[[RouterClient], object], as_json: bool
 
     try:
         client = RouterClient(addr)  # its key and TLS options are in the environment (see main)
-    except (OSError, ValueError) as exc:  # an unreadable certificate file, a client certificate without its key
+    except (OSError, ValueError) as exc:  # a certificate file unreadable or without its key; a bad --addr list
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with client:

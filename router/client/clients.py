@@ -15,13 +15,21 @@ only its count, delete_rule nothing.
 
 Both speak plain text unless told to use TLS (`tls=True`, a CA file, a client certificate, or the
 environment variables `channel_credentials` reads), which a key crossing any network needs.
+
+Both reach one server or several replicas of it: `addr` is one address as gRPC takes it ("host:port",
+"unix:path", ...), or several as a list or a comma-separated string, or a DNS name that resolves to
+every replica ("dns:///name:port"). Several addresses and a dns: name get gRPC's own `round_robin`
+load balancing (see channel_target and channel_options): calls are spread over the replicas that
+answer, and a call retried on UNAVAILABLE goes to another one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -37,6 +45,11 @@ TLS_ENV = "BANDITROUTE_TLS"  # "1": TLS, trusting the system's roots unless a CA
 CA_FILE_ENV = "BANDITROUTE_CA_FILE"
 CLIENT_CERT_ENV = "BANDITROUTE_CLIENT_CERT"
 CLIENT_KEY_ENV = "BANDITROUTE_CLIENT_KEY"
+SERVER_NAME_ENV = "BANDITROUTE_SERVER_NAME"  # the name the servers' certificates carry (see _open_channel)
+
+# A target that already names gRPC's resolver is passed as it is. "host:port" reads as scheme:path too,
+# so the schemes gRPC resolves are listed rather than any "word:" taken for one.
+_GRPC_SCHEME = re.compile(r"(dns|ipv4|ipv6|unix|unix-abstract|vsock|xds|google-c2p):")
 
 
 def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
@@ -44,17 +57,25 @@ def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
-def channel_options(attempts: int) -> list[tuple[str, object]]:
-    """Channel options that retry every Router call up to `attempts` times in all on UNAVAILABLE only."""
+def channel_options(attempts: int, round_robin: bool = False) -> list[tuple[str, object]]:
+    """Channel options that retry every Router call up to `attempts` times in all on UNAVAILABLE only,
+    and with `round_robin` spread calls over every address the target resolves to (gRPC's default,
+    pick_first, sends them all to the first that connects). gRPC takes one service config per channel,
+    so the balancing and the retry policy share it."""
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, not {attempts}")
-    if attempts == 1:
-        return [("grpc.enable_retries", 0)]
-    policy = {"maxAttempts": attempts, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
-              "retryableStatusCodes": ["UNAVAILABLE"]}
-    service = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
-    config = {"methodConfig": [{"name": [{"service": service}], "retryPolicy": policy}]}
-    return [("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(config))]
+    config: dict[str, object] = {}
+    if round_robin:
+        config["loadBalancingConfig"] = [{"round_robin": {}}]
+    if attempts > 1:
+        policy = {"maxAttempts": attempts, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
+                  "retryableStatusCodes": ["UNAVAILABLE"]}
+        service = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+        config["methodConfig"] = [{"name": [{"service": service}], "retryPolicy": policy}]
+    options: list[tuple[str, object]] = [("grpc.enable_retries", int(attempts > 1))]
+    if config:
+        options.append(("grpc.service_config", json.dumps(config)))
+    return options
 
 
 def channel_credentials(tls: bool = False, ca_file: str | Path | None = None,
@@ -79,26 +100,89 @@ def _read(path: str | Path | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
 
 
-def _open_channel(channels, addr: str, attempts: int, credentials: grpc.ChannelCredentials | None):
-    """A channel from `channels` (grpc or grpc.aio): TLS with credentials, plain text without."""
-    options = channel_options(attempts)
+def channel_target(addr: str | Sequence[str]) -> str:
+    """The gRPC target for `addr`: one address (a string without a comma, or a list of one) as it is;
+    several (a list, or a comma-separated string) as gRPC's multi-address target, "ipv4:a:p,b:q" or
+    "ipv6:[a]:p,[b]:q". That target takes IP literals only, so a host name among several is refused:
+    replicas behind a name are reached through one DNS name that resolves to all of them,
+    "dns:///name:port", which gRPC resolves again when a replica goes away or comes back, where
+    names resolved here once would freeze the set."""
+    if isinstance(addr, str):
+        addresses = [addr] if _GRPC_SCHEME.match(addr) else [part.strip() for part in addr.split(",")]
+    else:
+        addresses = [part.strip() for part in addr]
+    if not addresses or not all(addresses):
+        raise ValueError(f"no address in {addr!r}: give HOST:PORT, or several separated by commas")
+    if len(addresses) == 1:
+        return addresses[0]
+    ips = [_ip_and_port(address) for address in addresses]
+    if len({ip.version for ip, _ in ips}) > 1:
+        raise ValueError(f"{', '.join(addresses)}: gRPC takes several IPv4 addresses or several IPv6 ones, "
+                         "not both in one target")
+    if ips[0][0].version == 4:
+        return "ipv4:" + ",".join(f"{ip}:{port}" for ip, port in ips)
+    return "ipv6:" + ",".join(f"[{ip}]:{port}" for ip, port in ips)
+
+
+def _ip_and_port(address: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]:
+    """One of several addresses, each "a.b.c.d:port" or "[v6]:port", as its IP and port."""
+    host, _, port = address.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        ip = ipaddress.ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        raise ValueError(f"{address!r} is not IP:PORT: several addresses must be IP addresses, each with its "
+                         "port; replicas behind a host name are reached through one DNS name resolving to all "
+                         "of them, 'dns:///NAME:PORT'") from None
+    if not port.isdigit():
+        raise ValueError(f"{address!r} has no port: each of several addresses is IP:PORT")
+    if ip.version == 6 and not bracketed:
+        raise ValueError(f"{address!r}: write an IPv6 address in brackets, [{host}]:PORT")
+    return ip, port
+
+
+def _open_channel(channels, target: str, attempts: int, credentials: grpc.ChannelCredentials | None,
+                  server_name: str | None):
+    """A channel from `channels` (grpc or grpc.aio) to a channel_target, spreading calls with round_robin
+    when the target can name several servers: a dns: name or an ipv4:/ipv6: list. TLS with
+    credentials, plain text without.
+
+    With TLS gRPC checks each server's certificate against the target's authority, which for several
+    addresses is the whole list and matches no certificate, so several need `server_name`: the name
+    (or IP) every replica's certificate carries. It replaces the authority (grpc.default_authority),
+    which is still verified; it is never guessed, as a name picked here would be one the caller never
+    vouched for."""
+    options = channel_options(attempts, round_robin=target.startswith(("dns:", "ipv4:", "ipv6:")))
     if credentials is None:
-        return channels.insecure_channel(addr, options=options)
-    return channels.secure_channel(addr, credentials, options=options)
+        return channels.insecure_channel(target, options=options)
+    server_name = server_name or os.environ.get(SERVER_NAME_ENV)
+    if server_name:
+        options.append(("grpc.default_authority", server_name))
+    elif target.startswith(("ipv4:", "ipv6:")) and "," in target:
+        raise ValueError(f"{target}: several addresses with TLS need server_name (--server-name, "
+                         f"${SERVER_NAME_ENV}), the name their certificates carry")
+    return channels.secure_channel(target, credentials, options=options)
 
 
 class RouterClient:
-    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None, attempts: int = 4, *,
-                 tls: bool = False, ca_file: str | Path | None = None, client_cert_file: str | Path | None = None,
-                 client_key_file: str | Path | None = None):
-        """timeout: each call's deadline in seconds, retries included. api_key: the key every call
-        carries; $BANDITROUTE_API_KEY when not given. attempts: tries in all on UNAVAILABLE (gRPC
-        caps them at 5). tls, ca_file, client_cert_file, client_key_file: see channel_credentials;
-        plain text without any."""
-        self.addr = addr
+    def __init__(self, addr: str | Sequence[str], timeout: float = 30.0, api_key: str | None = None,
+                 attempts: int = 4, *, tls: bool = False, ca_file: str | Path | None = None,
+                 client_cert_file: str | Path | None = None, client_key_file: str | Path | None = None,
+                 server_name: str | None = None):
+        """addr: one address ("host:port", or any gRPC target such as "dns:///name:port"), or several
+        replicas' as a list or a comma-separated string ("10.0.0.1:50051,10.0.0.2:50051"), which must be
+        IP addresses (see channel_target); several, or a dns: name, get round_robin, and a call retried
+        on UNAVAILABLE goes to another replica. timeout: each call's deadline in seconds, retries
+        included. api_key: the key every call carries; $BANDITROUTE_API_KEY when not given. attempts:
+        tries in all on UNAVAILABLE (gRPC caps them at 5). tls, ca_file, client_cert_file,
+        client_key_file: see channel_credentials; plain text without any. server_name: with TLS, the
+        name the servers' certificates are checked against instead of the address
+        ($BANDITROUTE_SERVER_NAME when not given); several addresses need it (see _open_channel)."""
+        self.addr = channel_target(addr)  # what the channel dials, named in errors
         self.timeout = timeout
-        self._channel = _open_channel(grpc, addr, attempts,
-                                      channel_credentials(tls, ca_file, client_cert_file, client_key_file))
+        self._channel = _open_channel(grpc, self.addr, attempts,
+                                      channel_credentials(tls, ca_file, client_cert_file, client_key_file),
+                                      server_name)
         self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
                                  auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
 
@@ -198,14 +282,16 @@ class RouterClient:
 class AsyncRouterClient:
     """The calls a backend makes on its request path, for asyncio: `async with AsyncRouterClient(addr)`."""
 
-    def __init__(self, addr: str, timeout: float = 30.0, api_key: str | None = None, attempts: int = 4, *,
-                 tls: bool = False, ca_file: str | Path | None = None, client_cert_file: str | Path | None = None,
-                 client_key_file: str | Path | None = None):
+    def __init__(self, addr: str | Sequence[str], timeout: float = 30.0, api_key: str | None = None,
+                 attempts: int = 4, *, tls: bool = False, ca_file: str | Path | None = None,
+                 client_cert_file: str | Path | None = None, client_key_file: str | Path | None = None,
+                 server_name: str | None = None):
         """As RouterClient's."""
-        self.addr = addr
+        self.addr = channel_target(addr)
         self.timeout = timeout
-        self._channel = _open_channel(grpc.aio, addr, attempts,
-                                      channel_credentials(tls, ca_file, client_cert_file, client_key_file))
+        self._channel = _open_channel(grpc.aio, self.addr, attempts,
+                                      channel_credentials(tls, ca_file, client_cert_file, client_key_file),
+                                      server_name)
         self._stub = _Authorized(router_pb2_grpc.RouterStub(self._channel),
                                  auth_metadata(api_key or os.environ.get(API_KEY_ENV)))
 

@@ -9,6 +9,9 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from router.client import RouterClient
@@ -30,6 +33,7 @@ class ServerProcess:
         if config is not None:
             command += ["--config", str(config)]
         env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+        self.data_dir = data_dir
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -85,3 +89,16 @@ class ServerProcess:
     def __exit__(self, *exc) -> None:
         if self.process.poll() is None:
             self.stop()
+
+
+@contextmanager
+def servers_side_by_side(data_dirs: list[Path], config: Path | None = None) -> Iterator[list[ServerProcess]]:
+    """Servers started at once (each loads its model on its own core time), stopped at the end; every
+    one that started is stopped even when another failed to."""
+    with futures.ThreadPoolExecutor(max_workers=len(data_dirs)) as pool:
+        starting = [pool.submit(ServerProcess, data_dir, config) for data_dir in data_dirs]
+    with ExitStack() as stack:
+        servers = [stack.enter_context(started.result()) for started in starting if started.exception() is None]
+        if len(servers) < len(starting):
+            raise next(started.exception() for started in starting if started.exception() is not None)
+        yield servers
