@@ -173,17 +173,21 @@ class SemanticCache:
         return entry
 
     def rate_served(self, tenant_id: str, entry_id: int, similarity: float, good: bool) -> bool:
-        """Feedback on a served answer. A poor one evicts its entry; a semantic hit's rating (not an
-        exact repeat's: that says nothing of the match) moves the tenant's learned threshold.
-        Returns whether the entry was evicted."""
+        """Feedback on a served answer, on the replica that took it: a poor one evicts its entry; a
+        semantic hit's rating (not an exact repeat's: that says nothing of the match) is kept for the
+        learned threshold, which `learn_rating` moves. Returns whether the entry was evicted."""
         if similarity < 1.0:
             self.store.add_rating(tenant_id, similarity, good, self.clock())
-            with self._lock:
-                ratings = self._ratings.setdefault(tenant_id, [])
-                ratings.append((similarity, good))
-                del ratings[:-RATINGS_KEPT]
-                self._floors[tenant_id] = learned_threshold(ratings, self.settings.target_false_hit_rate)
         return not good and self.evict(entry_id)
+
+    def learn_rating(self, tenant_id: str, similarity: float, good: bool) -> None:
+        """A semantic hit's rating moves the tenant's learned threshold: on every replica, in the order
+        of the feedback log, so that all of them keep the same."""
+        with self._lock:
+            ratings = self._ratings.setdefault(tenant_id, [])
+            ratings.append((similarity, good))
+            del ratings[:-RATINGS_KEPT]
+            self._floors[tenant_id] = learned_threshold(ratings, self.settings.target_false_hit_rate)
 
     def threshold_floor(self, tenant_id: str) -> float:
         """The threshold this tenant's ratings of served hits have taught (0: none)."""
@@ -199,13 +203,27 @@ class SemanticCache:
         return found
 
     def invalidate(self, tenant_id: str) -> int:
-        """Drop every entry of a tenant; returns how many there were."""
+        """Drop every entry of a tenant; returns how many there were in the store (which other replicas
+        may have filled faster than this one's index followed)."""
         with self._lock:
-            entry_ids = list(self._recency.get(tenant_id, ()))
-            for entry_id in entry_ids:
+            for entry_id in list(self._recency.get(tenant_id, ())):
                 self._remove(entry_id)
-        self.store.delete_tenant(tenant_id)
-        return len(entry_ids)
+        return self.store.delete_tenant(tenant_id, self.clock())
+
+    def follow(self) -> tuple[int, int]:
+        """Bring the index to what the store holds, for a replica whose store others write too: entries
+        another replica added are indexed, those it evicted or invalidated (or that expired) leave.
+        Returns (added, removed)."""
+        known = set(self._slots)  # before the store is read: an entry added meanwhile is not taken for gone
+        live = set(self.store.live_ids(self.clock()))
+        new = self.store.entries(sorted(live - known)) if live - known else {}
+        with self._lock:
+            gone = [entry_id for entry_id in known - live if self._remove(entry_id)]
+            for entry in new.values():
+                if entry.entry_id not in self._slots:
+                    p = entry.prompt
+                    self._add(Slot(entry.entry_id, p.tenant_id, p.scope, p.key, entry.expires_at), p.vector)
+        return len(new), len(gone)
 
     def tenants_with_text(self) -> list[str]:
         """The tenants whose stored prompts include some with their text: those redact_tenant may seal."""

@@ -19,6 +19,10 @@ def _add_serve(commands) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--data-dir", type=Path, help="where the decision log, snapshots and cache live (default ./data)")
     p.add_argument("--config", type=Path, help="YAML configuration file (see README); defaults otherwise")
+    p.add_argument("--storage", metavar="WHERE", help="sqlite (a file per store under the data dir), memory, or a "
+                   "postgresql://user:password@host:port/database URI: one database that any number of replicas "
+                   "share, each a `serve` of its own (default: the config's storage, else $BANDITROUTE_STORAGE, "
+                   "else sqlite)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this HTTP port (0: a free one; "
                    "default: the config's metrics_port, else none)")
     p.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain to serve TLS with, with "
@@ -40,7 +44,7 @@ def _serve(args) -> None:
     tls = {key: value for key, value in (("cert_file", args.tls_cert), ("key_file", args.tls_key),
                                          ("client_ca_file", args.tls_client_ca)) if value is not None}
     settings = check_config(args.config, data_dir=args.data_dir, metrics_port=args.metrics_port,
-                            tls=tls or None).settings
+                            tls=tls or None, storage=args.storage).settings
     serve(settings, args.port, args.host, rebuild_learner=args.rebuild_learner)
 
 

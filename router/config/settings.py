@@ -257,6 +257,10 @@ class Settings(Strict):
         "(postgresql://user:password@host:5432/database), one database that replicas share (the postgresql "
         f"extra). Unset: ${STORAGE_ENV}, or sqlite. Learner snapshots stay under data_dir either way"
     )
+    follow_seconds: float = Field(
+        0.2, gt=0, le=60, description="on shared storage (PostgreSQL), how often a replica takes what the others "
+        "did: feedback to learn, cache entries, rules, budgets and models. Their changes act here within about this"
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL survives power loss; NORMAL survives a process crash only"
     )
@@ -291,6 +295,11 @@ class Settings(Strict):
         True, description="keep_prompt_text of every tenant that does not set its own, named in the config or "
         "not: false makes privacy the deployment's default"
     )
+
+    @property
+    def shared_storage(self) -> bool:
+        """Whether other replicas may share the storage: then each follows what the others do."""
+        return self.storage not in ("sqlite", "memory")
 
     @field_validator("storage")
     @classmethod

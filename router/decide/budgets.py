@@ -1,20 +1,26 @@
 """Budgets: daily and monthly spending limits per tenant, team or project, reserved before the call.
 
-`Route` reserves a call's estimated cost against every budget the call counts towards, all or
-none, under one lock: concurrent routes can never reserve past a limit (budgets checked only after
+`Route` reserves a call's estimated cost against every budget the call counts towards, all or none,
+in one atomic step: concurrent routes can never reserve past a limit (budgets checked only after
 spending let concurrent requests overspend, LiteLLM's users report). `Feedback` settles the
-reservation to the actual cost; a reservation with no feedback is released after
-`reservation_seconds`. The decision log is the record: after a restart `restore` rebuilds the
-counters from it, so nothing here needs storing.
+reservation to the actual cost; a reservation with no feedback is released after `reservation_seconds`.
+
+A `Budgets` holds the limits, each service's own view of them (its config file and the budgets set
+over gRPC, replaced by `replace`). What they counted, spent and reserved, is in a `BudgetCounters`
+store (router/storage/): in memory for one process, in PostgreSQL for replicas that share it, so that
+together they never pass a limit. A counter is named by its budget's scope and period, not by the
+limit's amount: changing an amount keeps what was spent.
+
+The decision log is the record. A counter the store lacks (each of them after an in-memory store's
+restart; a scope just added, on a shared store that keeps the others) starts from the log's calls of
+its period: once, when missing, so a replica restarting on a shared store never counts the log again.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pydantic import ValidationError
@@ -22,6 +28,8 @@ from pydantic import ValidationError
 from router.config import BudgetLimit, Settings
 from router.domain.errors import InvalidArgument
 from router.domain.types import LedgerEntry, Metadata
+from router.storage import BudgetCounters, CounterKey, Count, Hold
+from router.storage.memory import MemoryBudgetCounters
 
 DAILY, MONTHLY = "daily", "monthly"
 MAX_BUDGETS = 100  # per tenant over gRPC: every Route checks each one that applies
@@ -55,11 +63,9 @@ class Limit:
     def name(self) -> str:
         return f"{self.period} budget of {self.scope} (${self.usd:.2f})"
 
-
-@dataclass
-class Counter:
-    spent: float = 0.0
-    reserved: float = 0.0
+    def key(self, at: float) -> CounterKey:
+        """The counter of the period `at` falls in."""
+        return CounterKey(self.scope, self.period, period_key(self.period, at))
 
 
 @dataclass(frozen=True)
@@ -107,165 +113,122 @@ class BudgetCheck:
         return min(self.statuses, key=lambda s: s.remaining, default=None)
 
 
-@dataclass(frozen=True)
-class _Reservation:
-    tenant_id: str
-    metadata: Metadata
-    at: float
-    keys: tuple[tuple[Limit, str], ...]
-    amount: float
-
-
 @dataclass
 class Budgets:
-    """Every tenant's budget counters, in memory, behind one lock."""
+    """Every tenant's limits, and the store of what they counted, which replicas may share."""
 
     limits: dict[str, tuple[Limit, ...]]
     economy_at: dict[str, float]
     reservation_seconds: float
-    _counters: dict[tuple[Limit, str], Counter] = field(default_factory=dict)
-    _reservations: dict[str, _Reservation] = field(default_factory=dict)
-    _expiries: list[tuple[float, str]] = field(default_factory=list)
+    counters: BudgetCounters
+    _next_sweep: float = -math.inf
     _today: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: Settings, set_later: dict[str, list[BudgetLimit]] | None = None) -> Budgets:
-        """The config file's budgets, and those set over gRPC since (`set_later`), by tenant."""
+    def from_settings(cls, settings: Settings, set_later: dict[str, list[BudgetLimit]] | None = None,
+                      counters: BudgetCounters | None = None) -> Budgets:
+        """The config file's budgets, and those set over gRPC since (`set_later`), by tenant, counted in
+        `counters` (None: in this process's memory)."""
         set_later = set_later or {}
         tenants = set(settings.tenants) | set(set_later)
         limits = {tenant: tuple(_limits(tenant, settings.tenant(tenant).budgets + set_later.get(tenant, [])))
                   for tenant in tenants}
         economy_at = {tenant: t.economy_at for tenant, t in settings.tenants.items()}
-        return cls({tenant: own for tenant, own in limits.items() if own}, economy_at, settings.reservation_seconds)
+        return cls({tenant: own for tenant, own in limits.items() if own}, economy_at, settings.reservation_seconds,
+                   MemoryBudgetCounters() if counters is None else counters)
 
     def replace(self, tenant_id: str, budgets: list[BudgetLimit], month: Iterable[LedgerEntry], now: float) -> None:
-        """Give a tenant these budgets, counted from its settled calls of this month (`month`, from the
-        log) and from the reservations held now, so a new limit starts with what was already spent and
-        reserved. The reservations stay: a call reserved but not logged yet is in no ledger, and
-        dropping its hold would let concurrent routes pass the limit."""
-        with self._lock:
-            old = set(self.limits.get(tenant_id, ()))
-            for key in [k for k in self._counters if k[0] in old]:
-                del self._counters[key]
-            self.limits[tenant_id] = tuple(_limits(tenant_id, budgets))
-            held = [d for d, r in self._reservations.items() if r.tenant_id == tenant_id]
-            for decision_id in held:
-                self._rekey(decision_id)
-            # A call settled in the log whose hold is still here is being settled right now: settle()
-            # will count its cost, so counting it here too would count it twice. A logged call held
-            # nowhere had no budget to count towards when it was routed: the new ones hold it now.
-            self._restore((e for e in month if e.decision_id not in self._reservations), now)
+        """Give a tenant these budgets. One that keeps a scope and period (its amount changed) keeps its
+        counter, reservations and all; a new one starts from the tenant's calls of this month in the log
+        (`month`), so it binds at once on what was spent and is held already."""
+        limits = tuple(_limits(tenant_id, budgets))
+        # Before the limits are in use: a reservation on a counter not started yet would start it at zero.
+        self._start({tenant_id: limits}, month, now)
+        self.limits[tenant_id] = limits
 
     def check(self, tenant_id: str, metadata: Metadata, now: float) -> BudgetCheck:
-        with self._lock:
-            self._release_expired(now)
-            return self._check(tenant_id, metadata, now)
+        self._sweep(now)
+        statuses = self._statuses(self._applying(tenant_id, metadata), now)
+        return BudgetCheck(statuses, self.economy_at.get(tenant_id, 1.0))
 
     def reserve(self, decision_id: str, tenant_id: str, metadata: Metadata, amount: float, now: float,
                 overdraft: bool = False) -> bool:
         """Hold `amount` against every budget the call counts towards, or against none when it would
         pass a limit (unless `overdraft`). True when reserved."""
-        with self._lock:
-            self._release_expired(now)
-            if not overdraft and amount > self._check(tenant_id, metadata, now).headroom:
-                return False
-            self._hold(decision_id, tenant_id, metadata, amount, now, now + self.reservation_seconds)
-            return True
+        self._sweep(now)
+        limits: dict[CounterKey, float] = {}
+        for limit in self._applying(tenant_id, metadata):
+            # Budgets of one scope and period (the config file's and one set over gRPC) share a counter.
+            key = limit.key(now)
+            limits[key] = min(limit.usd, limits.get(key, math.inf))
+        if not limits:
+            return True  # nothing to hold against; a budget set later finds the call in the log
+        return self.counters.reserve(decision_id, limits, amount, now + self.reservation_seconds, overdraft)
 
     def release(self, decision_id: str) -> None:
         """Give a reservation back: the decision it was for was never made."""
-        with self._lock:
-            self._drop(decision_id)
+        self.counters.release(decision_id)
 
     def settle(self, decision_id: str, tenant_id: str, metadata: Metadata, created_at: float,
                actual_usd: float) -> None:
         """The call's real cost replaces its reservation; a reservation already released (it expired)
         still leaves the cost spent, in the periods the call was made in."""
-        with self._lock:
-            reservation = self._drop(decision_id)
-            keys = reservation.keys if reservation else self._keys(tenant_id, metadata, created_at)
-            for key in keys:
-                self._counter(key).spent += actual_usd
+        made_in = {limit.key(created_at) for limit in self._applying(tenant_id, metadata)}
+        self.counters.settle(decision_id, made_in, actual_usd)
 
     def statuses(self, tenant_id: str, now: float) -> list[BudgetStatus]:
         """Every budget of a tenant in the current periods."""
-        with self._lock:
-            self._release_expired(now)
-            return [self._status((limit, period_key(limit.period, now)))
-                    for limit in self.limits.get(tenant_id, ())]
+        self._sweep(now)
+        return list(self._statuses(self.limits.get(tenant_id, ()), now))
 
     def restore(self, entries: Iterable[LedgerEntry], now: float) -> None:
-        """Rebuild the counters from the log's entries of the current month: settled calls spend,
-        recent unsettled ones hold their estimate again until they expire."""
-        with self._lock:
-            self._restore(entries, now)
+        """Start the current periods' counters the store lacks from the log's entries of this month:
+        settled calls spend, recent unsettled ones hold their estimate until they expire. An in-memory
+        store lacks them all after a restart; a shared one lacks only those of budgets new to it."""
+        self._start(self.limits, entries, now)
 
-    def _restore(self, entries: Iterable[LedgerEntry], now: float) -> None:
+    def _start(self, limits: Mapping[str, tuple[Limit, ...]], entries: Iterable[LedgerEntry], now: float) -> None:
+        current = {limit.key(now) for own in limits.values() for limit in own}
+        missing = current - set(self.counters.counts(current))
+        if not missing:
+            return
+        spent = dict.fromkeys(missing, 0.0)
+        held: dict[CounterKey, list[Hold]] = {key: [] for key in missing}
         for e in entries:
             metadata = Metadata(e.team, e.project, e.feature, e.user)
-            if e.settled:
-                for key in self._keys(e.tenant_id, metadata, e.created_at):
-                    self._counter(key).spent += e.cost_usd
-            elif e.created_at + self.reservation_seconds > now:
-                self._hold(e.decision_id, e.tenant_id, metadata, e.estimated_cost_usd, e.created_at,
-                           e.created_at + self.reservation_seconds)
+            for key in missing & {limit.key(e.created_at) for limit in limits.get(e.tenant_id, ())
+                                  if limit.applies_to(metadata)}:
+                if e.settled:
+                    spent[key] += e.cost_usd
+                elif (expires_at := e.created_at + self.reservation_seconds) > now:
+                    held[key].append(Hold(e.decision_id, e.estimated_cost_usd, expires_at))
+        for key in missing:
+            # False: another replica, or a concurrent call, started it first; its start stands.
+            self.counters.start(key, spent[key], held[key])
 
-    def _check(self, tenant_id: str, metadata: Metadata, now: float) -> BudgetCheck:
-        statuses = tuple(self._status(key) for key in self._keys(tenant_id, metadata, now))
-        return BudgetCheck(statuses, self.economy_at.get(tenant_id, 1.0))
-
-    def _hold(self, decision_id: str, tenant_id: str, metadata: Metadata, amount: float, at: float,
-              expires_at: float) -> None:
-        keys = self._keys(tenant_id, metadata, at)
-        if not keys:
-            return  # nothing to hold against; a budget set later finds the call in the log
-        for key in keys:
-            self._counter(key).reserved += amount
-        self._reservations[decision_id] = _Reservation(tenant_id, metadata, at, keys, amount)
-        heapq.heappush(self._expiries, (expires_at, decision_id))
-
-    def _rekey(self, decision_id: str) -> None:
-        """Hold a reservation against its tenant's budgets as they are now."""
-        r = self._reservations[decision_id]
-        keys = self._keys(r.tenant_id, r.metadata, r.at)
-        for key in keys:
-            self._counter(key).reserved += r.amount
-        self._reservations[decision_id] = replace(r, keys=keys)
-
-    def _drop(self, decision_id: str) -> _Reservation | None:
-        reservation = self._reservations.pop(decision_id, None)
-        if reservation is not None:
-            for key in reservation.keys:
-                self._counter(key).reserved -= reservation.amount
-        return reservation
-
-    def _release_expired(self, now: float) -> None:
-        while self._expiries and self._expiries[0][0] <= now:
-            _, decision_id = heapq.heappop(self._expiries)
-            self._drop(decision_id)  # a no-op when feedback settled it first
+    def _sweep(self, now: float) -> None:
+        """Release the expired reservations, as often as the store's sweep is worth; and once a day
+        forget past periods but the last, on which a replica whose clock is behind may still reserve."""
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.counters.sweep_seconds
+            self.counters.release_expired(now)
         today = period_key(DAILY, now)
         if today != self._today:
             self._today = today
-            self._forget_past_periods(now)
+            self.counters.forget_before({DAILY: period_key(DAILY, now - 86400),
+                                         MONTHLY: period_key(MONTHLY, month_start(now) - 1)})
 
-    def _forget_past_periods(self, now: float) -> None:
-        """Counters of days and months gone by, once nothing is reserved on them, are never read again."""
-        held = {key for r in self._reservations.values() for key in r.keys}
-        current = {DAILY: period_key(DAILY, now), MONTHLY: period_key(MONTHLY, now)}
-        for key in [k for k in self._counters if k[1] != current[k[0].period] and k not in held]:
-            del self._counters[key]
+    def _applying(self, tenant_id: str, metadata: Metadata) -> list[Limit]:
+        return [limit for limit in self.limits.get(tenant_id, ()) if limit.applies_to(metadata)]
 
-    def _keys(self, tenant_id: str, metadata: Metadata, at: float) -> tuple[tuple[Limit, str], ...]:
-        return tuple((limit, period_key(limit.period, at)) for limit in self.limits.get(tenant_id, ())
-                     if limit.applies_to(metadata))
+    def _statuses(self, limits: Iterable[Limit], now: float) -> tuple[BudgetStatus, ...]:
+        keyed = [(limit, limit.key(now)) for limit in limits]
+        counts = self.counters.counts({key for _, key in keyed})
+        return tuple(_status(limit, key, counts.get(key, Count())) for limit, key in keyed)
 
-    def _counter(self, key: tuple[Limit, str]) -> Counter:
-        return self._counters.setdefault(key, Counter())
 
-    def _status(self, key: tuple[Limit, str]) -> BudgetStatus:
-        counter = self._counters.get(key, Counter())
-        return BudgetStatus(key[0], key[1], counter.spent, max(counter.reserved, 0.0))
+def _status(limit: Limit, key: CounterKey, count: Count) -> BudgetStatus:
+    return BudgetStatus(limit, key.period_key, count.spent, max(count.reserved, 0.0))
 
 
 def parse_budgets(docs: list[dict]) -> list[BudgetLimit]:

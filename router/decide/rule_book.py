@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from router.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from router.domain.registry import Registry
 from router.domain.rules import Facts, Outcome, Rule, check_models, evaluate, parse_rule
-from router.storage import RuleCount, TenantDocuments
+from router.storage import Document, RuleCount, TenantDocuments
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,25 @@ class RuleBook:
             for rule in rules:
                 check_models(rule, registry)  # a config naming an unknown model does not start
                 self._entries.setdefault(tenant_id, {})[rule.id] = Entry(rule, CONFIG)
-        for tenant_id, stored in store.all().items():
-            for document in stored.values():
-                self._load_stored(tenant_id, document.body, document.updated_at, registry)
-        self._ordered: dict[str, tuple[Rule, ...]] = {t: self._order(t) for t in self._entries}
+        self._ordered: dict[str, tuple[Rule, ...]] = {}
+        self._taken: dict[str, dict[str, Document]] | None = None
+        self.follow(registry)
+
+    def follow(self, registry: Registry, again: bool = False) -> bool:
+        """Take the stored rules as they are now, when another replica put or deleted some, or `again`
+        (the models they name changed); the config's stay. Whether they were taken."""
+        stored = self._store.all()
+        with self._lock:
+            if stored == self._taken and not again:
+                return False
+            self._taken = stored
+            for tenant_id in self._entries:
+                self._entries[tenant_id] = {i: e for i, e in self._entries[tenant_id].items() if e.source == CONFIG}
+            for tenant_id, documents in stored.items():
+                for document in documents.values():
+                    self._load_stored(tenant_id, document.body, document.updated_at, registry)
+            self._ordered = {t: self._order(t) for t in self._entries}
+        return True
 
     def _load_stored(self, tenant_id: str, doc: dict, since: float, registry: Registry) -> None:
         try:

@@ -24,9 +24,14 @@ log = logging.getLogger(__name__)
 
 
 class Admin:
-    def __init__(self, core: Core):
+    def __init__(self, core: Core, packaged: Registry):
+        """packaged: the registry file's models, on which those admins put or retired apply."""
         self.core = core
+        self.packaged = packaged
         self._models_lock = threading.Lock()  # one registry change at a time: each builds on the last
+        # The documents as this replica last took them from storage: a change is what differs.
+        self._models_taken = core.models.all().get(DEPLOYMENT, {})
+        self._budgets_taken = core.budget_store.all()
 
     def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
         """Spend, savings and the rest over a window of a tenant's decisions, optionally grouped."""
@@ -100,6 +105,40 @@ class Admin:
             core.models.put(DEPLOYMENT, model_id, RETIRED, core.clock())
             core.registry = registry
         log.info("model %s retired", model_id)
+
+
+    def take_changes(self) -> list[str]:
+        """Act on what other replicas changed in the shared documents: models first (rules name them),
+        then rules and budgets. Returns the kinds that changed."""
+        models = self._take_models()
+        rules = self.core.rules.follow(self.core.registry, again=models)
+        changed = [kind for kind, took in (("models", models), ("rules", rules), ("budgets", self._take_budgets()))
+                   if took]
+        if changed:
+            log.info("taken from storage, as another replica changed them: %s", ", ".join(changed))
+        return changed
+
+    def _take_models(self) -> bool:
+        with self._models_lock:
+            models = self.core.models.all().get(DEPLOYMENT, {})
+            if models == self._models_taken:
+                return False
+            self.core.registry = registry_with(self.packaged, models)
+            self._models_taken = models
+        return True
+
+    def _take_budgets(self) -> bool:
+        core = self.core
+        stored = core.budget_store.all()
+        changed = [t for t in set(stored) | set(self._budgets_taken) if stored.get(t) != self._budgets_taken.get(t)]
+        now = core.clock()
+        for tenant_id in changed:
+            document = stored.get(tenant_id, {}).get(TENANT_BUDGETS)
+            budgets = parse_budgets(document.body) if document is not None else []
+            month = core.decision_log.ledger(tenant_id, month_start(now), math.inf)
+            core.budgets.replace(tenant_id, core.settings.tenant(tenant_id).budgets + budgets, month, now)
+        self._budgets_taken = stored
+        return bool(changed)
 
 
 RETIRED = {"retired": True}  # a retired model's document

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from learners.bandit import BanditPolicy
@@ -29,10 +30,20 @@ from router.service.metrics import ServiceMetrics
 from router.service.report import Stats
 from router.service.routing import RoutePath
 from router.service.validation import refuse_invalid, validate_batch_size, validate_feedback
-from router.storage import DEPLOYMENT, TENANT_BUDGETS, DecisionLog, TenantDocuments
+from router.storage import DEPLOYMENT, TENANT_BUDGETS, BudgetCounters, DecisionLog, TenantDocuments
 from router.storage.backends import open_storage
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What one `follow` took from the shared storage."""
+
+    learned: int  # feedbacks other replicas took
+    cached: int  # cache entries they added
+    uncached: int  # entries they evicted or invalidated, or that expired
+    documents: tuple[str, ...]  # the kinds of documents they changed: models, rules, budgets
 
 
 def _shared(name: str) -> property:
@@ -51,13 +62,18 @@ class RouterService:
         budget_store: TenantDocuments,
         models: TenantDocuments,
         cache: SemanticCache | None = None,
+        budget_counters: BudgetCounters | None = None,
         clock: Callable[[], float] = time.time,
         rebuild_learner: bool = False,
+        packaged_registry: Registry | None = None,
     ):
         """rebuild_learner: snapshots that do not match the decision log are set aside and the learner
-        is rebuilt from the log, where otherwise the service refuses to start (CannotStart)."""
+        is rebuilt from the log, where otherwise the service refuses to start (CannotStart).
+        packaged_registry: the registry file's models, before those admins put or retired (`registry`).
+        budget_counters: what the budgets spent and hold (None: in this process's memory)."""
         budgets = Budgets.from_settings(
-            settings, {tenant: parse_budgets(docs[TENANT_BUDGETS].body) for tenant, docs in budget_store.all().items()})
+            settings, {tenant: parse_budgets(docs[TENANT_BUDGETS].body) for tenant, docs in budget_store.all().items()},
+            budget_counters)
         a = settings.anomalies
         learner, snapshot_seq = snapshots.load(
             lambda path: QualityLearner.from_settings(settings.learner, reader.embedder.dim, path),
@@ -68,10 +84,10 @@ class RouterService:
                          BanditPolicy(learner, settings.learner), ServiceMetrics(settings.metrics_max_tenants),
                          cache, clock)
         restore_spending(self.core)
-        self.core.metrics.watch(budgets, clock, lambda: self.learner.updates)
         self.routing = RoutePath(self.core)
         self.feedback_loop = FeedbackLoop(self.core, snapshots, snapshot_seq)
-        self.admin = Admin(self.core)
+        self.core.metrics.watch(budgets, clock, lambda: self.learner.updates, lambda: self.feedback_loop.learned_seq)
+        self.admin = Admin(self.core, packaged_registry or registry)
         self.feedback_loop.replay()
 
     settings = _shared("settings")
@@ -115,6 +131,15 @@ class RouterService:
         for i, outcome in zip(valid, self.feedback_loop.feedback([requests[i] for i in valid], tenant_id)):
             outcomes[i] = outcome
         return outcomes
+
+    def follow(self) -> Followed:
+        """Take what other replicas sharing this storage did: their feedback learned in the log's order,
+        their cache entries indexed (or dropped), their rules, budgets and models acted on. A replica's
+        server calls it several times a second; alone on its storage, a service never needs it."""
+        changed = self.admin.take_changes()
+        learned = self.feedback_loop.catch_up()
+        added, removed = self.cache.follow() if self.cache is not None else (0, 0)
+        return Followed(learned, added, removed, tuple(changed))
 
     def expire_overdue(self) -> int:
         """Decisions that waited `feedback_wait_hours` for feedback in vain: expired; how many."""
@@ -161,6 +186,7 @@ class RouterService:
             core.decision_log.close()
         core.rules.close()
         core.budget_store.close()
+        core.budgets.counters.close()
         core.models.close()
         if core.cache is not None:
             core.cache.close()
@@ -171,9 +197,9 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
     """A service on the stores `settings.storage` names (SQLite files under data_dir by default), with
     learner snapshots under data_dir."""
     storage = open_storage(settings)
+    packaged = registry or Registry.from_yaml(settings.registry_path)
     # The models admins put or retired at run time, over the registry file's.
-    registry = registry_with(registry or Registry.from_yaml(settings.registry_path),
-                             storage.models.all().get(DEPLOYMENT, {}))
+    registry = registry_with(packaged, storage.models.all().get(DEPLOYMENT, {}))
     cache = None
     if storage.cache is not None:
         cache = SemanticCache(settings.cache, storage.cache, reader.precise_embedder)
@@ -192,8 +218,10 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         snapshots=SnapshotStore(Path(settings.data_dir) / "snapshots", settings.learner.keep_snapshots),
         rules=RuleBook(config_rules, storage.rules, registry),
         budget_store=storage.budgets,
+        budget_counters=storage.budget_counters,
         models=storage.models,
         cache=cache,
         clock=clock,
         rebuild_learner=rebuild_learner,
+        packaged_registry=packaged,
     )

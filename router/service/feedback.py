@@ -1,6 +1,13 @@
 """The feedback side of the service: each answer priced with its real tokens (settle), logged once in
-sequence order, learned, and charged to its budget (record); decisions that waited in vain expired;
-and at start, the learner, budgets and anomaly history rebuilt from the log (replay after a crash)."""
+sequence order and charged to its budget (record), then learned in the log's order (the stream);
+decisions that waited in vain expired; and at start, the learner, budgets and anomaly history rebuilt
+from the log (replay after a crash).
+
+The stream is what every replica on one shared log learns from, so all of them hold the same policy:
+each learns every feedback in sequence order, its own as they are logged, the others' when it follows
+the log (`catch_up`). Learning is the learner (VW and the neighbour memory), the anomaly watch and the
+cache's learned thresholds: whatever must be the same on every replica. Settling a budget and counting
+the call in the metrics happen once, on the replica that took the feedback."""
 
 from __future__ import annotations
 
@@ -115,49 +122,80 @@ class FeedbackLoop:
         return (cap, cost - cap) if cost > cap else (cost, 0.0)
 
     def record(self, outcomes: list[tuple[Decision, Context, FeedbackRecord]]) -> list[RouterError | None]:
-        """Log, learn and account outcomes, in the log's order (which replay after a crash repeats);
-        for each, the error that kept it from the log, if any."""
+        """Log and account outcomes, then learn them in the log's order (which replay after a crash
+        and every replica repeat); for each, the error that kept it from the log, if any."""
         with self.lock:
             logged = self.core.decision_log.record_feedback([record for _, _, record in outcomes])
-            for (decision, context, record), seq in zip(outcomes, logged):
-                if isinstance(seq, RouterError):
-                    continue
-                self.learn(decision, context, record)
-                self.learned_seq = seq
+            taken = [(seq, *outcome) for outcome, seq in zip(outcomes, logged) if not isinstance(seq, RouterError)]
+            for _, decision, _, record in taken:
                 self.account(decision, record)
                 self.core.metrics.learned(decision, record)
-            if self.learned_seq - self.snapshot_seq >= self.core.settings.learner.snapshot_every:
-                with best_effort("a learner snapshot"):
-                    self.snapshot()
+            if [seq for seq, *_ in taken] == list(range(self.learned_seq + 1, self.learned_seq + 1 + len(taken))):
+                self.learn_stream(taken)  # nothing logged in between: no need to read back what was just written
+            else:
+                self.learn_logged()  # another replica's feedback came in between, and is learned first
         return [seq if isinstance(seq, RouterError) else None for seq in logged]
+
+    def catch_up(self) -> int:
+        """Learn what the log holds past what this replica learned (other replicas' feedback), in
+        sequence order; how many feedbacks that was."""
+        with self.lock:
+            return self.learn_logged()
+
+    def learn_logged(self) -> int:
+        """Learn what the log holds past `learned_seq`. Holds the lock."""
+        return self.learn_stream(list(self.core.decision_log.feedback_after(self.learned_seq)))
+
+    def learn_stream(self, logged: list[tuple[int, Decision, Context, FeedbackRecord]]) -> int:
+        """Learn logged feedback in sequence order: the same on every replica. Holds the lock."""
+        for seq, decision, context, record in logged:
+            self.learn(decision, context, record)
+            self.watch(decision, record)
+            self.learned_seq = seq
+        learned_at = self.core.clock()  # once the whole batch acts on routes
+        for *_, record in logged:
+            self.core.metrics.streamed(record, learned_at)
+        if self.learned_seq - self.snapshot_seq >= self.core.settings.learner.snapshot_every:
+            with best_effort("a learner snapshot"):
+                self.snapshot()
+        return len(logged)
 
     def learn(self, decision: Decision, context: Context, record: FeedbackRecord) -> None:
         if not learnable(decision, self.core) or record.not_called:
             return
         self.core.policy.learn(context, self.core.registry[decision.model], record.quality, decision.probability)
 
-    def account(self, decision: Decision, record: FeedbackRecord) -> None:
-        """The call's real cost settles its budget reservation and joins the spend the anomaly
-        detector watches; an alert is logged and stored for Stats."""
+    def watch(self, decision: Decision, record: FeedbackRecord) -> None:
+        """The spend the anomaly detector watches, and a served hit's rating for the cache's learned
+        threshold: an alert is logged and stored for Stats (once, however many replicas see it)."""
         core = self.core
+        served = decision.cache
+        if served is not None and served.similarity < 1.0 and core.cache is not None and not record.not_called:
+            core.cache.learn_rating(decision.tenant_id, served.similarity, self.good_answer(record))
+        for alert in core.anomalies.observe(decision.tenant_id, decision.metadata.team, record.created_at,
+                                            record.actual_cost_usd):
+            with best_effort("the alert's record"):
+                if core.decision_log.record_alert(alert):
+                    log.warning("spend anomaly: %s spent $%.4f this hour against a usual $%.4f (robust z %.1f)",
+                                alert.scope, alert.spend_usd, alert.expected_usd, alert.z)
+
+    def good_answer(self, record: FeedbackRecord) -> bool:
+        return not record.error and record.quality >= self.core.settings.cache.min_quality
+
+    def account(self, decision: Decision, record: FeedbackRecord) -> None:
+        """The call's real cost settles its budget reservation, on the replica that took the feedback."""
         if record.overrun_usd > 0:
             log.warning("cost overrun: decision %s of tenant %s reported $%.4f against an estimate of $%.4f; "
                         "settled at $%.4f (max_cost_overrun), $%.4f recorded as its overrun", decision.decision_id,
                         decision.tenant_id, record.actual_cost_usd + record.overrun_usd,
                         decision.estimated_cost_usd, record.actual_cost_usd, record.overrun_usd)
-        core.budgets.settle(decision.decision_id, decision.tenant_id, decision.metadata, decision.created_at,
-                            record.actual_cost_usd)
-        for alert in core.anomalies.observe(decision.tenant_id, decision.metadata.team, record.created_at,
-                                            record.actual_cost_usd):
-            log.warning("spend anomaly: %s spent $%.4f this hour against a usual $%.4f (robust z %.1f)",
-                        alert.scope, alert.spend_usd, alert.expected_usd, alert.z)
-            with best_effort("the alert's record"):
-                core.decision_log.record_alert(alert)
+        self.core.budgets.settle(decision.decision_id, decision.tenant_id, decision.metadata, decision.created_at,
+                                 record.actual_cost_usd)
 
     def update_cache(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
         """A good answer enters the cache; a poor one served from it leaves it."""
         cache = self.core.cache
-        good = not record.error and record.quality >= self.core.settings.cache.min_quality
+        good = self.good_answer(record)
         served = decision.cache
         if served is not None:
             if cache.rate_served(decision.tenant_id, served.entry_id, served.similarity, good):

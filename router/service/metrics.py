@@ -29,6 +29,7 @@ from router.domain.types import Decision, FeedbackRecord
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600)
+STALENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # From 0: a negative first bucket would cost the histogram its _sum (OpenMetrics); le=0 holds them all.
 REWARD_BUCKETS = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 OTHER_TENANTS = "other"
@@ -50,6 +51,9 @@ class ServiceMetrics:
         self._reward = Histogram("banditroute_reward", "Reward of learned feedback: quality − λ·cost",
                                  buckets=REWARD_BUCKETS, registry=r)
         self._spend = Counter("banditroute_spend_usd", "Actual cost of the calls fed back", ["tenant"], registry=r)
+        self._staleness = Histogram("banditroute_policy_staleness_seconds", "From a feedback's settlement, on "
+                                    "whichever replica took it, to this one's policy learning it",
+                                    buckets=STALENESS_BUCKETS, registry=r)
         rpc_labels = ["grpc_type", "grpc_service", "grpc_method"]
         self._started = Counter("grpc_server_started", "RPCs started on the server", rpc_labels, registry=r)
         self._handled = Counter("grpc_server_handled", "RPCs completed on the server, whatever their status",
@@ -74,13 +78,18 @@ class ServiceMetrics:
         self._reward.observe(record.reward)
         self._spend.labels(tenant).inc(record.actual_cost_usd)
 
+    def streamed(self, record: FeedbackRecord, now: float) -> None:
+        """A feedback learned from the log's stream (replicas' clocks must agree for this to hold across machines)."""
+        self._staleness.observe(max(0.0, now - record.created_at))
+
     def rpc(self, service: str, method: str, grpc_type: str) -> RpcMetrics:
         """One gRPC method's series, made now at zero so a dashboard's rate() sees the method from the start."""
         return RpcMetrics(self, (grpc_type, service, method))
 
-    def watch(self, budgets: Budgets, clock: Callable[[], float], learner_updates: Callable[[], int]) -> None:
-        """Read the budgets' remaining room and the learner's updates at each scrape."""
-        self.registry.register(_ServiceState(budgets, clock, learner_updates, self._tenant))
+    def watch(self, budgets: Budgets, clock: Callable[[], float], learner_updates: Callable[[], int],
+              learned_seq: Callable[[], int]) -> None:
+        """Read the budgets' remaining room, the learner's updates and its place in the feedback log at each scrape."""
+        self.registry.register(_ServiceState(budgets, clock, learner_updates, learned_seq, self._tenant))
 
     def serve(self, port: int, host: str) -> int:
         """Expose /metrics over HTTP; the port it listens on (`port` 0 picks a free one)."""
@@ -152,10 +161,11 @@ def _copy(family: Metric, samples: list[Sample]) -> Metric:
 
 class _ServiceState(Collector):
     def __init__(self, budgets: Budgets, clock: Callable[[], float], learner_updates: Callable[[], int],
-                 tenant: TenantLabels):
+                 learned_seq: Callable[[], int], tenant: TenantLabels):
         self._budgets = budgets
         self._clock = clock
         self._learner_updates = learner_updates
+        self._learned_seq = learned_seq
         self._tenant = tenant
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
@@ -172,3 +182,6 @@ class _ServiceState(Collector):
         yield remaining
         yield CounterMetricFamily("banditroute_learner_updates", "Outcomes the bandit has learned",
                                   value=self._learner_updates())
+        yield GaugeMetricFamily("banditroute_learned_feedback_seq", "The feedback log's sequence number this "
+                                "replica's policy has learned through: equal on every replica once they caught up",
+                                value=self._learned_seq())

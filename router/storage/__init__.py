@@ -12,7 +12,7 @@ imported by it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,7 +56,7 @@ class DecisionLog(Protocol):
 
     def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount: ...
 
-    def record_alert(self, alert: Alert) -> None: ...
+    def record_alert(self, alert: Alert) -> bool: ...  # False: its scope and hour has its alert already
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
 
@@ -142,6 +142,82 @@ class TenantDocuments(Protocol):
 
 
 @dataclass(frozen=True)
+class CounterKey:
+    """What one budget counted in one period. Named by the budget's scope and period, never by its
+    amount: a limit raised or lowered keeps what was counted against it."""
+
+    scope: str  # "acme", "acme/team=search"
+    period: str  # "daily" or "monthly"
+    period_key: str  # the UTC day ("2026-11-22") or month ("2026-11")
+
+
+@dataclass(frozen=True)
+class Count:
+    spent: float = 0.0  # settled calls' actual costs
+    reserved: float = 0.0  # estimates held for calls not settled yet
+
+    @property
+    def used(self) -> float:
+        # Floats taken away in another order than they were added may leave a hair below zero.
+        return self.spent + max(self.reserved, 0.0)
+
+    def admits(self, amount: float, limit: float) -> bool:
+        """Whether `amount` more keeps this counter within `limit`."""
+        return amount <= limit - self.used
+
+    def plus(self, change: Count) -> Count:
+        return Count(self.spent + change.spent, self.reserved + change.reserved)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A call the log holds open (routed, not settled yet), to hold against a counter started after it."""
+
+    decision_id: str
+    amount: float
+    expires_at: float
+
+
+class BudgetCounters(Protocol):
+    """What budgets have spent and hold reserved, by counter; the limits are each service's own
+    (router/decide/budgets.py), passed in. Each call is atomic: concurrent calls, of this process or of
+    every replica sharing the store, never see half of one. A reservation is named by its decision.
+    Beside SQLite they are kept in memory (memory.py): one process holds them, and its log rebuilds
+    them at start; PostgreSQL keeps them in tables every replica reserves on (postgresql/budget_counters.py)."""
+
+    # How long expired reservations may stay held between two sweeps: 0 where a sweep is free (memory);
+    # a shared store's sweep is a statement every replica sends.
+    sweep_seconds: float
+
+    def reserve(self, decision_id: str, limits: Mapping[CounterKey, float], amount: float, expires_at: float,
+                overdraft: bool) -> bool:
+        """Hold `amount` on every key of `limits`, or on none when it would take one past its limit
+        (unless `overdraft`); True when held. Keys that have no counter yet start at zero."""
+
+    def release(self, decision_id: str) -> None: ...  # the reservation given back; none: nothing to do
+
+    def settle(self, decision_id: str, fallback: Iterable[CounterKey], actual_usd: float) -> None:
+        """The call's actual cost replaces its reservation, spent on the reservation's keys; on
+        `fallback` (the keys of the periods the call was made in) when the reservation is gone."""
+
+    def counts(self, keys: Iterable[CounterKey]) -> dict[CounterKey, Count]: ...  # of those that exist
+
+    def release_expired(self, now: float) -> int:
+        """Give back every reservation expired at `now`, each once whichever replica sweeps; how many."""
+
+    def start(self, key: CounterKey, spent: float, held: list[Hold]) -> bool:
+        """Start the counter `key` at `spent`, holding `held` on it, unless it exists: True when this
+        call started it. A held call reserved already holds on this key too; one reserved nowhere gets a
+        reservation on it alone."""
+
+    def forget_before(self, cutoffs: Mapping[str, str]) -> None:
+        """Drop the counters of periods before `cutoffs[period]` that no reservation holds: past
+        periods are never read again."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
 class Storage:
     """Every store the service keeps its state in, from one backend."""
 
@@ -150,6 +226,7 @@ class Storage:
     rules: TenantDocuments
     budgets: TenantDocuments
     models: TenantDocuments  # the models admins put or retired at run time, under DEPLOYMENT
+    budget_counters: BudgetCounters
 
 
 # The decision log's refusals, worded once for every backend.

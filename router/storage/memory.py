@@ -4,16 +4,20 @@ For tests and trials (`storage: memory`), and the reference a reader can follow 
 store answers exactly as its SQLite twin does, which tests/storage/test_contract_*.py holds both to.
 What a backend reads back is what it kept, not the caller's object: a decision without its cache
 answer's text or its rule matches, vectors as float32, a prompt private exactly when sealed.
+
+The budget counters are the one store SQLite has no file for: the SQLite backend keeps them here too,
+as one process can (its log rebuilds them at start); their shared twin is PostgreSQL's.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,13 +27,14 @@ from router.cache.entries import Entry, Prompt, Slot, check_storable
 from router.cache.guard import profile
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import (BUDGETS, MODELS, RULES, DecisionLookup, Document, DocumentKind, RuleCount, Storage,
-                            already_answered, documents_by_tenant, not_in_log)
+from router.storage import (BUDGETS, MODELS, RULES, CounterKey, Count, DecisionLookup, Document, DocumentKind,
+                            Hold, RuleCount, Storage, already_answered, documents_by_tenant, not_in_log)
 
 
 def memory_storage(cache_enabled: bool) -> Storage:
     return Storage(decisions=MemoryDecisionLog(), cache=MemoryCacheEntries() if cache_enabled else None,
-                   rules=MemoryDocuments(RULES), budgets=MemoryDocuments(BUDGETS), models=MemoryDocuments(MODELS))
+                   rules=MemoryDocuments(RULES), budgets=MemoryDocuments(BUDGETS), models=MemoryDocuments(MODELS),
+                   budget_counters=MemoryBudgetCounters())
 
 
 @dataclass
@@ -133,9 +138,13 @@ class MemoryDecisionLog(DecisionLookup):
             found = [m for m in self._matches if (m.tenant_id, m.rule_id) == (tenant_id, rule_id) and m.at >= since]
         return RuleCount(len(found), sum(m.applied for m in found), max((m.at for m in found), default=None))
 
-    def record_alert(self, alert: Alert) -> None:
+    def record_alert(self, alert: Alert) -> bool:
         with self._lock:
+            if any((a.tenant_id, a.team, a.hour_start) == (alert.tenant_id, alert.team, alert.hour_start)
+                   for a in self._alerts):
+                return False
             self._alerts.append(alert)
+            return True
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]:
         with self._lock:
@@ -203,6 +212,10 @@ class MemoryCacheEntries:
         for e in live:
             yield Slot(e.entry_id, e.prompt.tenant_id, e.prompt.scope, e.prompt.key, e.expires_at), e.prompt.vector
 
+    def live_ids(self, now: float) -> list[int]:
+        with self._lock:
+            return [i for i, e in self._entries.items() if e.expires_at > now]
+
     def entries(self, entry_ids: list[int]) -> dict[int, Entry]:
         # Copies: the cache marks an entry it serves as used, which only `touch` may store.
         with self._lock:
@@ -222,9 +235,11 @@ class MemoryCacheEntries:
             for entry_id in entry_ids:
                 self._entries.pop(entry_id, None)
 
-    def delete_tenant(self, tenant_id: str) -> None:
+    def delete_tenant(self, tenant_id: str, now: float) -> int:
         with self._lock:
+            live = sum(e.prompt.tenant_id == tenant_id and e.expires_at > now for e in self._entries.values())
             self._entries = {i: e for i, e in self._entries.items() if e.prompt.tenant_id != tenant_id}
+        return live
 
     def touch(self, entry_id: int, now: float) -> None:
         with self._lock:
@@ -323,3 +338,97 @@ class MemoryDocuments:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    keys: tuple[CounterKey, ...]
+    amount: float
+    expires_at: float
+
+
+class MemoryBudgetCounters:
+    """Budget counters behind one lock. A sweep is a look at the top of a heap, so budgets sweep
+    before every check."""
+
+    sweep_seconds = 0.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[CounterKey, Count] = {}
+        self._reservations: dict[str, _Reservation] = {}
+        self._expiries: list[tuple[float, str]] = []  # a heap of (expires_at, decision id)
+
+    def reserve(self, decision_id: str, limits: Mapping[CounterKey, float], amount: float, expires_at: float,
+                overdraft: bool) -> bool:
+        with self._lock:
+            if not overdraft and not all(self._count(key).admits(amount, limit) for key, limit in limits.items()):
+                return False
+            self._hold(decision_id, tuple(limits), amount, expires_at)
+        return True
+
+    def release(self, decision_id: str) -> None:
+        with self._lock:
+            self._drop(decision_id)
+
+    def settle(self, decision_id: str, fallback: Iterable[CounterKey], actual_usd: float) -> None:
+        with self._lock:
+            reservation = self._drop(decision_id)
+            self._add(reservation.keys if reservation else fallback, Count(spent=actual_usd))
+
+    def counts(self, keys: Iterable[CounterKey]) -> dict[CounterKey, Count]:
+        with self._lock:
+            return {key: self._counters[key] for key in keys if key in self._counters}
+
+    def release_expired(self, now: float) -> int:
+        released = 0
+        with self._lock:
+            while self._expiries and self._expiries[0][0] <= now:
+                _, decision_id = heapq.heappop(self._expiries)
+                reservation = self._reservations.get(decision_id)
+                # None: settled or released first. Later: the heap's entry of a reservation made before.
+                if reservation is not None and reservation.expires_at <= now:
+                    self._drop(decision_id)
+                    released += 1
+        return released
+
+    def start(self, key: CounterKey, spent: float, held: list[Hold]) -> bool:
+        with self._lock:
+            if key in self._counters:
+                return False
+            self._counters[key] = Count(spent)
+            for hold in held:
+                reservation = self._reservations.get(hold.decision_id)
+                if reservation is None:
+                    self._hold(hold.decision_id, (key,), hold.amount, hold.expires_at)
+                else:
+                    self._reservations[hold.decision_id] = replace(reservation, keys=reservation.keys + (key,))
+                    self._add([key], Count(reserved=reservation.amount))
+        return True
+
+    def forget_before(self, cutoffs: Mapping[str, str]) -> None:
+        with self._lock:
+            held = {key for reservation in self._reservations.values() for key in reservation.keys}
+            for key in [k for k in self._counters if k.period_key < cutoffs.get(k.period, "") and k not in held]:
+                del self._counters[key]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _hold(self, decision_id: str, keys: tuple[CounterKey, ...], amount: float, expires_at: float) -> None:
+        self._add(keys, Count(reserved=amount))
+        self._reservations[decision_id] = _Reservation(keys, amount, expires_at)
+        heapq.heappush(self._expiries, (expires_at, decision_id))
+
+    def _drop(self, decision_id: str) -> _Reservation | None:
+        reservation = self._reservations.pop(decision_id, None)
+        if reservation is not None:
+            self._add(reservation.keys, Count(reserved=-reservation.amount))
+        return reservation
+
+    def _add(self, keys: Iterable[CounterKey], change: Count) -> None:
+        for key in keys:
+            self._counters[key] = self._count(key).plus(change)
+
+    def _count(self, key: CounterKey) -> Count:
+        return self._counters.get(key, Count())

@@ -338,6 +338,27 @@ class RunningServer:
         self._probe = threading.Thread(target=self.storage.watch, args=(self._stopped,), name="storage-probe",
                                        daemon=True)
         self._probe.start()
+        self._follower = threading.Thread(target=self._follow, name="follow-replicas", daemon=True)
+        if settings.shared_storage:
+            self._follower.start()
+
+    def _follow(self) -> None:
+        """Take what the other replicas did, every `follow_seconds`; an outage is logged once, not each time."""
+        interval, failing = self.service.settings.follow_seconds, False
+        while not self._stopped.wait(interval):
+            try:
+                self.service.follow()
+            except StorageUnavailable as exc:
+                if not failing:
+                    log.error("cannot follow the other replicas while storage is unavailable: %s", exc)
+                failing = True
+                continue
+            except Exception:
+                log.exception("following the other replicas failed; trying again in %.1f s", interval)
+                continue
+            if failing:
+                log.warning("following the other replicas again")
+            failing = False
 
     def _expire_overdue(self) -> None:
         """Expire the decisions that waited too long for feedback: at start, then every tenth of the
@@ -360,6 +381,8 @@ class RunningServer:
         self.server.stop(grace).wait()
         self._upkeep.join()
         self._probe.join()
+        if self._follower.is_alive():
+            self._follower.join()
         self.service.close()
 
     def wait(self) -> None:

@@ -247,6 +247,8 @@ def test_a_poor_rating_of_a_semantic_hit_raises_that_tenants_threshold_only(open
     cache = open_cache()
     entry = put(cache, prompt("How do I reverse a list in Python?"), "Use reversed().")
     assert cache.rate_served("acme", entry.entry_id, 0.97, good=False)  # evicted
+    assert cache.store.ratings() == {"acme": [(0.97, False)]}
+    cache.learn_rating("acme", 0.97, good=False)  # as the feedback log's stream brings it, on every replica
     assert cache.threshold_floor("acme") > 0.97 and cache.threshold_floor("globex") == 0.0
     cache.rate_served("acme", 12345, 1.0, good=False)  # an exact repeat's rating says nothing of the match
-    assert 0.97 < cache.threshold_floor("acme") < 0.971
+    assert cache.store.ratings() == {"acme": [(0.97, False)]}

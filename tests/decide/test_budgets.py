@@ -184,3 +184,29 @@ def _entry(decision_id: str, created_at: float, cost: float, settled_at: float |
         cost_usd=cost, baseline_cost_usd=1.0, cache_saved_usd=0.0,
         quality=None, error=False,
     )
+
+
+def test_a_budget_set_again_with_another_amount_keeps_what_was_spent():
+    b = budgets(budgets=[{"daily_usd": 1.0}])
+    b.reserve("d1", "acme", Metadata(), 0.5, NOV_22)
+    b.settle("d1", "acme", Metadata(), NOV_22, 0.4)
+    b.replace("acme", budgets_of(daily_usd=0.5), [], NOV_22)  # counted on the same counter, not the log again
+    assert used(b) == [pytest.approx(0.4)]
+    assert not b.reserve("d2", "acme", Metadata(), 0.2, NOV_22)
+
+
+def test_budgets_of_one_scope_and_period_count_a_call_once():
+    """The config file's daily budget and one set over gRPC share the tenant's daily counter."""
+    b = budgets(budgets=[{"daily_usd": 1.0}, {"daily_usd": 2.0}])
+    assert b.reserve("d1", "acme", Metadata(), 0.75, NOV_22)
+    assert used(b) == [pytest.approx(0.75), pytest.approx(0.75)]
+    assert not b.reserve("d2", "acme", Metadata(), 0.5, NOV_22)  # the tighter one binds
+
+
+def test_restoring_from_the_log_again_counts_it_once():
+    b = budgets(reservation_seconds=600, budgets=[{"daily_usd": 1.0}])
+    log = [_entry("settled", NOV_22 - 100, cost=0.2, settled_at=NOV_22 - 50), _entry("open", NOV_22 - 100, cost=0.3)]
+    b.restore(log, NOV_22)
+    b.restore(log, NOV_22)
+    status, = b.statuses("acme", NOV_22)
+    assert (status.spent, status.reserved) == (pytest.approx(0.2), pytest.approx(0.3))

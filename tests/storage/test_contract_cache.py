@@ -53,6 +53,20 @@ def test_live_slots_come_least_recently_used_first(kind):
 
 
 @each_backend
+def test_live_ids_name_the_unexpired_entries_and_delete_nothing(kind):
+    with fresh(kind) as storage:
+        cache = storage.cache
+        ids = [cache.add_entry(prompt("acme", f"q{n}", seed=n), "a", "chat", "m", 100.0, 50.0 * (n + 1)).entry_id
+               for n in range(3)]
+        assert sorted(cache.live_ids(149.0)) == ids
+        assert sorted(cache.live_ids(200.0)) == ids[2:]  # the first two expired
+        cache.delete_entries([ids[2]])
+        assert cache.live_ids(200.0) == []
+        assert set(cache.entries(ids)) == set(ids[:2])  # expired, still stored: live_slots deletes them
+        assert cache.delete_tenant("acme", 120.0) == 2  # of the two left, those unexpired at 120 are counted
+
+
+@each_backend
 def test_a_prompt_waits_for_its_answer_once_and_not_forever(kind):
     with fresh(kind) as storage:
         cache = storage.cache
@@ -105,7 +119,7 @@ def test_invalidating_a_tenants_cache_leaves_every_other_tenants_entries(kind, o
         entries = [cache.add_entry(prompt(t, f"question {n}", seed=n), f"answer {n}", "chat", "m", 100.0, 3600.0)
                    for n, t in enumerate(owners)]
         ids = [entry.entry_id for entry in entries]
-        cache.delete_tenant(dropped)
+        assert cache.delete_tenant(dropped, 200.0) == owners.count(dropped)
         kept = {i for i, t in zip(ids, owners) if t != dropped}
         assert set(cache.entries(ids)) == kept
         assert {slot.entry_id for slot, _ in cache.live_slots(200.0)} == kept

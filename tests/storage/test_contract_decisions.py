@@ -218,7 +218,7 @@ def test_rule_counts_and_alerts_are_a_tenants_own(kind, made, since_minute):
                 log.record_rule_matches(f"blocked{n}", tenant, match, 60.0 * minute)
             else:
                 log.record_decision(*logged(f"d{n}", tenant=tenant, created_at=60.0 * minute, rule_matches=match))
-            log.record_alert(alert(tenant, 60.0 * minute))
+            assert log.record_alert(alert(tenant, 60.0 * minute, team=f"team{n}"))
         for tenant in TENANTS:
             own = [(n, 60.0 * minute) for n, (t, minute) in enumerate(made) if t == tenant and 60.0 * minute >= since]
             assert log.rule_count(tenant, "r1", since) == RuleCount(
@@ -227,6 +227,18 @@ def test_rule_counts_and_alerts_are_a_tenants_own(kind, made, since_minute):
             assert {a.tenant_id for a in alerts} <= {tenant} and len(alerts) == len(own)
             assert [a.detected_at for a in alerts] == sorted(at for _, at in own)
         assert log.rule_count("acme", "another-rule", 0.0) == RuleCount(0, 0, None)
+
+
+@each_backend
+def test_an_alert_is_recorded_once_per_scope_and_hour_however_many_replicas_raise_it(kind):
+    with fresh(kind) as storage:
+        log = storage.decisions
+        assert log.record_alert(alert("acme", 7300.0))
+        assert not log.record_alert(alert("acme", 7310.0))  # the same hour of the same scope: raised already
+        assert log.record_alert(alert("acme", 7320.0, team="search"))  # another scope
+        assert log.record_alert(alert("acme", 10900.0))  # the next hour
+        assert [(a.team, a.detected_at) for a in log.alerts("acme", 0.0, 20000.0)] == [
+            ("", 7300.0), ("search", 7320.0), ("", 10900.0)]
 
 
 # --- the rest of the log's contract -----------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """The stores in one PostgreSQL database, which many replicas of the service can share: psycopg 3 and
 its connection pool (the `postgresql` extra, imported only when a deployment's storage is a
 postgresql:// URI). One module per store, as in router/storage/sqlite/: decisions, cache_entries,
-documents; connection.py holds the pool and the errors, schema.py the tables and their migrations."""
+documents, and budget_counters, which SQLite keeps in memory; connection.py holds the pool and the
+errors, schema.py the tables and their migrations."""
 
 from __future__ import annotations
 
 from router.storage import BUDGETS, MODELS, RULES, Storage
+from router.storage.postgresql.budget_counters import PostgresBudgetCounters
 from router.storage.postgresql.cache_entries import PostgresCacheEntries
 from router.storage.postgresql.connection import Database
 from router.storage.postgresql.decisions import PostgresDecisionLog
@@ -19,7 +21,7 @@ def postgresql_storage(uri: str, cache_enabled: bool, max_connections: int) -> S
     try:
         return Storage(decisions=PostgresDecisionLog(db), cache=PostgresCacheEntries(db) if cache_enabled else None,
                        rules=PostgresDocuments(db, RULES), budgets=PostgresDocuments(db, BUDGETS),
-                       models=PostgresDocuments(db, MODELS))
+                       models=PostgresDocuments(db, MODELS), budget_counters=PostgresBudgetCounters(db))
     except BaseException:
         db.close()  # a store that failed to open leaves no pool behind
         raise

@@ -43,6 +43,12 @@ class PostgresCacheEntries:
         for row in rows:
             yield slot_from_row(row)
 
+    def live_ids(self, now: float) -> list[int]:
+        """The ids of every unexpired entry: what each replica's index follows."""
+        with self._db.connection() as connection:
+            return [row[0] for row in connection.execute("SELECT entry_id FROM cache_entries WHERE expires_at > %s",
+                                                         (now,))]
+
     def entries(self, entry_ids: list[int]) -> dict[int, Entry]:
         """These entries in full (text or sealed profile, vectors, answer), by id; missing ones left out."""
         with self._db.connection() as connection:
@@ -61,9 +67,10 @@ class PostgresCacheEntries:
         with self._db.connection() as connection:
             connection.execute("DELETE FROM cache_entries WHERE entry_id = ANY(%s)", (entry_ids,))
 
-    def delete_tenant(self, tenant_id: str) -> None:
+    def delete_tenant(self, tenant_id: str, now: float) -> int:
         with self._db.connection() as connection:
-            connection.execute("DELETE FROM cache_entries WHERE tenant_id = %s", (tenant_id,))
+            return connection.execute("WITH gone AS (DELETE FROM cache_entries WHERE tenant_id = %s RETURNING expires_at) "
+                                      "SELECT count(*) FROM gone WHERE expires_at > %s", (tenant_id, now)).fetchone()[0]
 
     def touch(self, entry_id: int, now: float) -> None:
         with self._db.connection() as connection:

@@ -124,10 +124,13 @@ class PostgresDecisionLog(DecisionLookup):
             matched, applied, last = connection.execute(_SQL.rule_count, (tenant_id, rule_id, since)).fetchone()
         return RuleCount(matched, applied, last)
 
-    def record_alert(self, alert: Alert) -> None:
+    def record_alert(self, alert: Alert) -> bool:
+        """False when its scope and hour has its alert already: every replica watches the same spend
+        and raises the same alert, and the table's unique key keeps the first."""
         row = asdict(alert)
         with self._db.connection() as connection:
-            connection.execute(insert("anomalies", row), tuple(row.values()))
+            return connection.execute(insert("anomalies", row, "ON CONFLICT (tenant_id, team, hour_start) DO NOTHING"),
+                                      tuple(row.values())).rowcount == 1
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]:
         with self._db.connection() as connection:

@@ -159,7 +159,33 @@ CREATE TABLE models (
 );
 """
 
-MIGRATIONS = [_DECISION_LOG + _CACHE + _DOCUMENTS]
+# Version 2: every replica watches the same spend and raises the same alert; the first one kept is the
+# alert (the detector raises at most one per scope and hour).
+_ALERTS_ONCE = """
+CREATE UNIQUE INDEX anomalies_once ON anomalies (tenant_id, team, hour_start);
+"""
+
+# Version 3: budgets every replica reserves on (budget_counters.py). A counter is named by its budget's
+# scope and period, not its amount; a reservation lists the counters its amount is held on.
+_BUDGET_COUNTERS = """
+CREATE TABLE budget_counters (
+    scope TEXT NOT NULL,  -- "acme", "acme/team=search"
+    period TEXT NOT NULL,  -- daily, monthly
+    period_key TEXT NOT NULL,  -- the UTC day "2026-11-22" or month "2026-11"
+    spent DOUBLE PRECISION NOT NULL,
+    reserved DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (scope, period, period_key)
+);
+CREATE TABLE budget_reservations (
+    decision_id TEXT PRIMARY KEY,
+    keys JSONB NOT NULL,  -- [[scope, period, period_key], …]: the counters its amount is reserved on
+    amount DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX budget_reservations_by_expiry ON budget_reservations (expires_at);
+"""
+
+MIGRATIONS = [_DECISION_LOG + _CACHE + _DOCUMENTS, _ALERTS_ONCE, _BUDGET_COUNTERS]
 
 
 def migrate(connection: psycopg.Connection, shown: str) -> None:

@@ -134,6 +134,11 @@ class CacheStore:
         for row in rows:
             yield slot_from_row(row)
 
+    def live_ids(self, now: float) -> list[int]:
+        """The ids of every unexpired entry."""
+        with self._lock, storage_writes(self.path):
+            return [row[0] for row in self._db.execute("SELECT entry_id FROM entries WHERE expires_at > ?", (now,))]
+
     def entries(self, entry_ids: list[int]) -> dict[int, Entry]:
         """These entries in full (text or sealed profile, vectors, answer), by id; missing ones left out."""
         with self._lock, storage_writes(self.path):
@@ -152,9 +157,12 @@ class CacheStore:
         with self._lock, storage_writes(self.path):
             self._db.executemany("DELETE FROM entries WHERE entry_id = ?", [(i,) for i in entry_ids])
 
-    def delete_tenant(self, tenant_id: str) -> None:
+    def delete_tenant(self, tenant_id: str, now: float) -> int:
         with self._lock, storage_writes(self.path):
+            live = self._db.execute("SELECT count(*) FROM entries WHERE tenant_id = ? AND expires_at > ?",
+                                    (tenant_id, now)).fetchone()[0]
             self._db.execute("DELETE FROM entries WHERE tenant_id = ?", (tenant_id,))
+        return live
 
     def touch(self, entry_id: int, now: float) -> None:
         with self._lock, storage_writes(self.path):

@@ -158,13 +158,16 @@ class SQLiteDecisionLog(DecisionLookup):
             matched, applied, last = self._db.execute(_SQL.rule_count, (tenant_id, rule_id, since)).fetchone()
         return RuleCount(matched, applied, last)
 
-    def record_alert(self, alert: Alert) -> None:
+    def record_alert(self, alert: Alert) -> bool:
+        """False when its scope and hour has its alert already (one process raises each once; the
+        check keeps the contract every backend shares)."""
         row = asdict(alert)
         with self._lock, storage_writes(self._path):
-            self._db.execute(
-                f"INSERT INTO anomalies ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                tuple(row.values()),
-            )
+            return self._db.execute(
+                f"INSERT INTO anomalies ({', '.join(row)}) SELECT {', '.join('?' * len(row))} WHERE NOT EXISTS "
+                "(SELECT 1 FROM anomalies WHERE tenant_id = ? AND team = ? AND hour_start = ?)",
+                (*row.values(), alert.tenant_id, alert.team, alert.hour_start),
+            ).rowcount == 1
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]:
         with self._lock:
