@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 # A stamp per use; each installs the project with these extras of pyproject.toml (the server: none).
 EXTRAS_server :=
 EXTRAS_bench := [bench]
+EXTRAS_replicas := [replicas]
 EXTRAS_test := [test]
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench install perf clean prometheus-tools
+.PHONY: demo test bench install perf replicas clean prometheus-tools
 
 demo: $(VENV)/.installed-bench
 	$(VENV)/bin/banditroute demo
@@ -42,6 +43,10 @@ bench: $(VENV)/.installed-bench
 
 perf: $(VENV)/.installed-bench
 	$(VENV)/bin/banditroute perf
+
+# PostgreSQL and three replicas on this machine, driven by the simulator through one round_robin client.
+replicas: $(VENV)/.installed-replicas
+	$(VENV)/bin/banditroute replicas --replicas 3
 
 # The server alone: none of the packages of the benchmarks, the notebooks or the tests.
 install: $(VENV)/.installed-server

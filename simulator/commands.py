@@ -16,9 +16,11 @@ def add_commands(commands) -> None:
     _add_simulate(commands)
     _add_replay(commands)
     _add_perf(commands)
+    _add_scaling(commands)
     _add_loadtest(commands)
     _add_cache_eval(commands)
     _add_ope_study(commands)
+    _add_replicas(commands)
 
 
 def _add_demo(commands) -> None:
@@ -147,6 +149,67 @@ def _perf(args) -> int:
     return run_perf(args.requests, args.json, args.seconds, tuple(args.cache_sizes), args.feedbacks)
 
 
+SCALING_FIGURES = """\
+Measure, in one run and side by side, SQLite with one server process and PostgreSQL with 1, 2 ... N
+replicas on one database server (a fresh database each): real `banditroute serve` processes under the
+same closed-loop load of C clients through one gRPC channel, round_robin over the replicas' addresses,
+every Route a prompt not seen before. Without --storage, a throwaway PostgreSQL server is started in a
+temporary directory with fsync on, and stopped at the end.
+
+The figures, per configuration:
+  Route/s, Route p50 / p99   Routes answered a second under the load, and their latency.
+  CPU ms/Route               CPU time (user + system, from /proc) over the load divided by the Routes
+                             answered: the replicas' summed; the database server's (its postmaster and
+                             every child; shown only when it runs on this machine); both; and the load
+                             generator's (this process, on the same cores).
+  DB .../Route               PostgreSQL: the database's transactions committed (the replicas' reads as
+                             they follow one another included) and rows written (inserted + updated +
+                             deleted) from pg_stat_database, and the server's WAL bytes, over the load.
+  idle CPU %, transactions/s what the replicas cost with no call coming (each follows the others every
+                             0.2 s and probes its storage every second), over 3 s before the load.
+  Feedback/s                 the rate a burst of FeedbackBatch calls (100 feedbacks each, --feedback-clients
+                             at a time, round_robin) for the decisions routed reached.
+  staleness p50 / p99        per replica, from its banditroute_policy_staleness_seconds histogram's growth
+                             over the burst (settlement on the replica that took a feedback to this
+                             replica's policy learning it), interpolated within the buckets; and the worst
+                             replica's p99. The goal: p99 <= 2 s at 1,000 feedbacks/s.
+  all at the log's last seq  seconds from the burst's last answer until every replica's policy has learned
+                             through the newest feedback in the log.
+  resident MB                each replica's memory at the end.
+"""
+
+
+def _add_scaling(commands) -> None:
+    p = commands.add_parser("scaling", help="measure SQLite beside 1..N PostgreSQL replicas: Route/s, CPU, "
+                            "writes and staleness", description=SCALING_FIGURES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--storage", type=_postgresql_uri, metavar="URI", help="postgresql://… of a database on the "
+                   "server to use (each configuration gets a new database there, dropped after: the user needs "
+                   "CREATEDB); default: a throwaway server started here")
+    p.add_argument("--replicas", type=_at_least_one, default=3, help="measure PostgreSQL with 1 to N replicas "
+                   "(default 3)")
+    p.add_argument("--clients", type=_at_least_one, default=16, help="concurrent clients of the load (default 16)")
+    p.add_argument("--seconds", type=float, default=15, help="seconds of load per configuration (default 15)")
+    p.add_argument("--feedbacks", type=_at_least_one, default=5000, help="feedbacks in each burst (default 5000)")
+    p.add_argument("--feedback-clients", type=_at_least_one, default=3, help="FeedbackBatch calls the burst keeps "
+                   "in flight (default 3; more only queue on this machine, and the staleness counts the wait)")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.set_defaults(run=_scaling)
+
+
+def _postgresql_uri(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(f"expected a postgresql:// URI, got {text!r}")
+    return text
+
+
+def _scaling(args) -> int:
+    from simulator.scaling import Plan, run_scaling
+
+    plan = Plan(args.clients, args.seconds, args.feedbacks, args.feedback_clients)
+    return run_scaling(args.storage, args.replicas, plan, args.json)
+
+
 def _add_loadtest(commands) -> None:
     p = commands.add_parser("loadtest", help="load a running server and report throughput, latency and errors",
                             description="Drive a running server with C concurrent clients, each routing synthetic "
@@ -228,3 +291,26 @@ def _ope_study(args) -> int:
     from simulator.ope_study import run_ope_study
 
     return run_ope_study(args.seeds, args.sizes, args.feedbacks, args.floor, args.json)
+
+
+def _add_replicas(commands) -> None:
+    p = commands.add_parser("replicas", help="run PostgreSQL and N replicas here and drive them with the simulator",
+                            description="Start a throwaway PostgreSQL server (or use --storage), N replicas of the "
+                            "service on one database of it, one config and one API key, and send the simulator's "
+                            "steady traffic to all of them through one round_robin client: the deployment of the "
+                            "README's 'Many replicas' section, on this machine. Everything is removed at the end.")
+    p.add_argument("--replicas", type=_at_least_one, default=3, help="replica processes (default 3)")
+    p.add_argument("--requests", type=int, default=3000, help="prompts the simulator sends (default 3000)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the traffic, the world and exploration (default 1)")
+    p.add_argument("--storage", metavar="URI", help="a postgresql:// URI of an existing database to use instead "
+                   "of a throwaway server (its tables are created, and kept)")
+    p.add_argument("--serve", action="store_true", help="send no traffic: keep them running until Ctrl-C and print "
+                   "how to reach them")
+    p.add_argument("--json", type=Path, default=Path("runs/replicas.json"), help="where to write the results")
+    p.set_defaults(run=_replicas)
+
+
+def _replicas(args) -> int:
+    from simulator.replicas import run_replicas
+
+    return run_replicas(args.replicas, args.requests, args.seed, args.storage, args.serve, args.json)

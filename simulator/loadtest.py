@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from router.client import auth_metadata, status_name
+from router.client.clients import channel_options, channel_target
 from router.domain.types import ChatMessage, RouteRequest
 from router.generated import router_pb2, router_pb2_grpc
 from router.transport import wire
@@ -86,7 +88,7 @@ class RpcFigures:
 
 @dataclass
 class LoadReport:
-    addr: str
+    addr: str  # the address, or several separated by commas
     clients: int
     target_rps: float  # 0: closed loop
     feedback_share: float
@@ -118,11 +120,13 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def run_loadtest(addr: str, clients: int, rps: float, duration: float, *, feedback_share: float = 0.5,
+def run_loadtest(addr: str | Sequence[str], clients: int, rps: float, duration: float, *, feedback_share: float = 0.5,
                  api_key: str | None = None, tenant: str = "loadtest", deadline: float = 5.0, seed: int = 0,
                  progress: bool = False, stop: threading.Event | None = None,
                  acks: Acknowledgements | None = None, prompts: list[SyntheticPrompt] | None = None) -> LoadReport:
     """Load `addr` for `duration` seconds (or until `stop` is set); `acks`, when given, is filled live.
+    Several addresses (a list, or separated by commas) are replicas that the one channel spreads the
+    calls over with gRPC's round_robin.
 
     The clients cycle through `prompts`, by default PROMPT_POOL distinct ones drawn with `seed`."""
     if clients < 1:
@@ -148,16 +152,17 @@ def loadtest_command(addr: str, clients: int, rps: float, duration: float, feedb
     return 0 if report.rpcs[ROUTE].ok else 1
 
 
-def run_feedback_burst(addr: str, decision_ids: list[str], clients: int, *, batch: int = 1,
+def run_feedback_burst(addr: str | Sequence[str], decision_ids: list[str], clients: int, *, batch: int = 1,
                        api_key: str | None = None, deadline: float = 5.0) -> RpcFigures:
     """Feedback for each of `decision_ids` once, from `clients` concurrent clients, as fast as the
-    server answers: how many feedbacks a second it takes. With `batch` > 1, each call is a
-    FeedbackBatch of that many; `ok` counts feedbacks, the latency is per call."""
+    server answers: how many feedbacks a second it takes (several addresses: round_robin over them).
+    With `batch` > 1, each call is a FeedbackBatch of that many; `ok` counts feedbacks, the latency is
+    per call."""
     return asyncio.run(_feedback_burst(addr, decision_ids, clients, batch, auth_metadata(api_key), deadline))
 
 
-async def _feedback_burst(addr: str, decision_ids: list[str], clients: int, batch: int, metadata: tuple,
-                          deadline: float) -> RpcFigures:
+async def _feedback_burst(addr: str | Sequence[str], decision_ids: list[str], clients: int, batch: int,
+                          metadata: tuple, deadline: float) -> RpcFigures:
     tally, ids = _Tally(), iter(decision_ids)  # one iterator shared by the clients: each id is sent once
 
     async def send(stub: router_pb2_grpc.RouterStub, requests: list[router_pb2.FeedbackRequest]) -> int:
@@ -182,11 +187,25 @@ async def _feedback_burst(addr: str, decision_ids: list[str], clients: int, batc
                 continue
             tally.passed(time.perf_counter() - start, learned)
 
-    async with grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS) as channel:
+    async with _channel(addr) as channel:
         stub = router_pb2_grpc.RouterStub(channel)
         start = time.perf_counter()
         await asyncio.gather(*(client(stub) for _ in range(clients)))
         return tally.figures(time.perf_counter() - start)
+
+
+def _channel(addr: str | Sequence[str]) -> grpc.aio.Channel:
+    """One channel to `addr`. Several addresses get round_robin, so every replica takes a share of the
+    calls (gRPC's default, pick_first, would send them all to one), and no retries: a load test counts
+    each failed call."""
+    target = channel_target(addr)
+    several = target.startswith(("ipv4:", "ipv6:")) and "," in target
+    options = CHANNEL_OPTIONS + (channel_options(1, round_robin=True) if several else [])
+    return grpc.aio.insecure_channel(target, options=options)
+
+
+def _shown(addr: str | Sequence[str]) -> str:
+    return addr if isinstance(addr, str) else ",".join(addr)
 
 
 @dataclass
@@ -276,7 +295,7 @@ async def _done_within(done: asyncio.Event, seconds: float) -> bool:
 class _Load:
     """One run: the clients, what they counted and what the server acknowledged."""
 
-    def __init__(self, addr: str, clients: int, rps: float, duration: float, feedback_share: float,
+    def __init__(self, addr: str | Sequence[str], clients: int, rps: float, duration: float, feedback_share: float,
                  api_key: str | None, prompts: list[_Prompt], deadline: float, seed: int, stop: threading.Event,
                  acks: Acknowledgements):
         self.addr, self.clients, self.rps, self.duration = addr, clients, rps, duration
@@ -289,7 +308,7 @@ class _Load:
 
     async def run(self, progress: bool) -> LoadReport:
         done = asyncio.Event()
-        async with grpc.aio.insecure_channel(self.addr, options=CHANNEL_OPTIONS) as channel:
+        async with _channel(self.addr) as channel:
             stub = router_pb2_grpc.RouterStub(channel)
             start = time.perf_counter()
             schedule = _Schedule(start, start + self.duration, self.rps, done)
@@ -300,7 +319,7 @@ class _Load:
             duration = time.perf_counter() - start
         scheduled = schedule.due_before(ended)
         return LoadReport(
-            addr=self.addr, clients=self.clients, target_rps=self.rps, feedback_share=self.feedback_share,
+            addr=_shown(self.addr), clients=self.clients, target_rps=self.rps, feedback_share=self.feedback_share,
             planned_s=self.duration, duration_s=duration,
             rpcs={name: tally.figures(duration) for name, tally in self.tallies.items()},
             scheduled=scheduled, late=self.late, unsent=scheduled - schedule.taken,

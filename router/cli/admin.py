@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from router.cli.remote import (add_addr_option, add_service_and_tenant, add_tls_options, as_printed, call_server,
-                              call_with_file)
+                               call_with_file)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from router.config import BudgetLimit, Settings
 from router.domain.errors import InvalidArgument
 from router.domain.types import LedgerEntry, Metadata
-from router.storage import BudgetCounters, CounterKey, Count, Hold
+from router.storage import BudgetCounters, Count, CounterKey, Hold
 from router.storage.memory import MemoryBudgetCounters
 
 DAILY, MONTHLY = "daily", "monthly"

@@ -27,8 +27,8 @@ from router.cache.entries import Entry, Prompt, Slot, check_storable
 from router.cache.guard import profile
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import (BUDGETS, MODELS, RULES, CounterKey, Count, DecisionLookup, Document, DocumentKind,
-                            Hold, RuleCount, Storage, already_answered, documents_by_tenant, not_in_log)
+from router.storage import (BUDGETS, MODELS, RULES, Count, CounterKey, DecisionLookup, Document, DocumentKind, Hold,
+                            RuleCount, Storage, already_answered, documents_by_tenant, not_in_log)
 
 
 def memory_storage(cache_enabled: bool) -> Storage:

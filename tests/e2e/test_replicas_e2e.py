@@ -8,7 +8,6 @@ to the same place in the feedback log as the others."""
 from __future__ import annotations
 
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -16,15 +15,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from router.client import RouterClient
 from router.client.process import ServerProcess, servers_side_by_side
 from router.domain.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from router.transport.auth import key_hash
+from simulator.probes import learned_seq  # where a replica's policy stands in the feedback log
 
 pytestmark = pytest.mark.slow
 
@@ -69,14 +68,6 @@ def eventually(check: Callable[[], object]) -> object:
     while not (result := check()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return result
-
-
-def learned_seq(server: ServerProcess) -> float:
-    """Where this replica's policy stands in the feedback log (its Prometheus gauge)."""
-    with urllib.request.urlopen(server.metrics_url, timeout=10) as response:
-        text = response.read().decode()
-    family = next(f for f in text_string_to_metric_families(text) if f.name == "banditroute_learned_feedback_seq")
-    return family.samples[0].value
 
 
 def test_a_decision_made_on_one_replica_is_answered_on_another_and_reported_alike_by_all(replicas):
@@ -151,7 +142,7 @@ def test_64_concurrent_routes_spread_over_the_replicas_never_pass_a_budget(repli
 
 
 def test_a_replica_killed_under_load_loses_nothing_acknowledged_and_comes_back_to_the_same_policy(deployment):
-    """The module's last test: it kills a replica and starts it again on the same data directory."""
+    """The module's last test: it kills a replica, and starts it again on the same data directory for itself."""
     config, replicas = deployment
     victim = replicas[2]
     acknowledged_routes, acknowledged_feedback = [], []
@@ -159,7 +150,12 @@ def test_a_replica_killed_under_load_loses_nothing_acknowledged_and_comes_back_t
     def route_and_answer(n: int, client: RouterClient) -> None:
         decision = client.route(ask(f"Question {n}: how many moons does Mars have?"))
         acknowledged_routes.append(decision["decision_id"])
-        client.feedback(FeedbackRequest(decision["decision_id"], 0.8, input_tokens=20, output_tokens=60))
+        try:
+            client.feedback(FeedbackRequest(decision["decision_id"], 0.8, input_tokens=20, output_tokens=60))
+        except grpc.RpcError as error:
+            # Logged by the replica as it died, its answer lost; gRPC's retry on another finds it logged.
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
         acknowledged_feedback.append(decision["decision_id"])
 
     with client_of(*replicas) as client, futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -168,7 +164,8 @@ def test_a_replica_killed_under_load_loses_nothing_acknowledged_and_comes_back_t
         victim.kill()
         failures = [call.exception() for call in calls if call.exception() is not None]
     # A call the dead replica had taken but not answered was retried on another, or failed UNAVAILABLE.
-    assert all(isinstance(f, grpc.RpcError) and f.code() == grpc.StatusCode.UNAVAILABLE for f in failures)
+    codes = [f.code() if isinstance(f, grpc.RpcError) else repr(f) for f in failures]
+    assert set(codes) <= {grpc.StatusCode.UNAVAILABLE}, codes
     with client_of(replicas[0]) as survivor:
         settled = {entry["decision_id"] for entry in survivor.export_ledger(TENANT)}
         for decision_id in set(acknowledged_routes) - set(acknowledged_feedback):
@@ -176,7 +173,7 @@ def test_a_replica_killed_under_load_loses_nothing_acknowledged_and_comes_back_t
     assert set(acknowledged_feedback) <= settled
     assert len(acknowledged_feedback) >= 120 - len(failures)
 
-    restarted = ServerProcess(victim.data_dir, config)
-    replicas[2] = restarted  # the fixture stops it at the end
-    assert eventually(lambda: len({learned_seq(server) for server in replicas}) == 1)
-    assert learned_seq(restarted) > 0
+    with ServerProcess(victim.data_dir, config) as restarted:
+        again = [*replicas[:2], restarted]
+        assert eventually(lambda: len({learned_seq(server) for server in again}) == 1)
+        assert learned_seq(restarted) > 0

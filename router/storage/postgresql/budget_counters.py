@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 import psycopg
 from psycopg.types.json import Jsonb
 
-from router.storage import CounterKey, Count, Hold
+from router.storage import Count, CounterKey, Hold
 from router.storage.postgresql.connection import Database
 
 # How long a replica may take from logging a feedback to settling its budget before a sweep takes
