@@ -215,7 +215,8 @@ def _add_loadtest(commands) -> None:
                             description="Drive a running server with C concurrent clients, each routing synthetic "
                             "prompts and feeding back a share of the decisions, and print per call type the "
                             "throughput, p50/p95/p99/max latency and the errors by gRPC status code.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT")
+    p.add_argument("--addr", default="127.0.0.1:50051", help="service address HOST:PORT, or several replicas' "
+                   "IP:PORT separated by commas: one channel spreads the calls over them with round_robin")
     p.add_argument("--clients", type=_at_least_one, default=32, help="concurrent clients (default 32)")
     p.add_argument("--rps", type=float, default=0, help="target Route calls per second over all clients, sent on "
                    "schedule whatever the answers' speed; 0: each client as fast as it is answered (default)")
@@ -302,8 +303,8 @@ def _add_replicas(commands) -> None:
     p.add_argument("--replicas", type=_at_least_one, default=3, help="replica processes (default 3)")
     p.add_argument("--requests", type=int, default=3000, help="prompts the simulator sends (default 3000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the traffic, the world and exploration (default 1)")
-    p.add_argument("--storage", metavar="URI", help="a postgresql:// URI of an existing database to use instead "
-                   "of a throwaway server (its tables are created, and kept)")
+    p.add_argument("--storage", type=_postgresql_uri, metavar="URI", help="a postgresql:// URI of an existing "
+                   "database to use instead of a throwaway server (its tables are created, and kept)")
     p.add_argument("--serve", action="store_true", help="send no traffic: keep them running until Ctrl-C and print "
                    "how to reach them")
     p.add_argument("--json", type=Path, default=Path("runs/replicas.json"), help="where to write the results")

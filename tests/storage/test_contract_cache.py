@@ -13,7 +13,7 @@ from router.cache.entries import Prompt
 from router.cache.guard import profile, redact
 from router.config import Settings
 from router.storage.backends import open_storage
-from tests.storage.contract_helpers import TENANTS, each_backend, examples, fresh, prompt
+from tests.storage.contract_helpers import TENANTS, close_all, each_backend, examples, fresh, prompt
 
 
 def sealed(plain: Prompt, key: bytes) -> Prompt:
@@ -136,5 +136,4 @@ def test_invalidating_a_tenants_cache_leaves_every_other_tenants_entries(kind, o
 def test_the_cache_store_is_opened_only_when_the_cache_is_on(kind, tmp_path):
     storage = open_storage(Settings(data_dir=tmp_path, storage=kind, cache={"enabled": False}))
     assert storage.cache is None
-    for store in (storage.decisions, storage.rules, storage.budgets, storage.models):
-        store.close()
+    close_all(storage)
