@@ -122,6 +122,26 @@ def test_a_database_that_goes_away_is_unavailable_within_seconds_and_used_again_
             close_all(storage)
 
 
+def test_a_statement_stuck_behind_a_hung_session_is_cancelled_as_unavailable(postgres_database, tmp_path,
+                                                                            monkeypatch):
+    import psycopg
+
+    from router.storage.postgresql import connection
+    from router.storage.postgresql.decisions import FEEDBACK_LOCK
+
+    monkeypatch.setattr(connection, "_STATEMENT_MILLISECONDS", 300)  # the pool's sessions are opened with it
+    storage = open_storage(Settings(data_dir=tmp_path, storage=postgres_database))
+    try:
+        with psycopg.connect(postgres_database, autocommit=True) as hung:
+            hung.execute("SELECT pg_advisory_lock(%s)", (FEEDBACK_LOCK,))  # and never lets it go
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable, match="is unavailable"):
+                storage.decisions.record_feedback([])
+            assert time.monotonic() - started < 5
+    finally:
+        close_all(storage)
+
+
 # --- a service on PostgreSQL ----------------------------------------------------------------------------
 
 

@@ -22,6 +22,10 @@ from router.storage.postgresql.schema import migrate
 
 WAIT_SECONDS = 3.0  # for a connection from the pool, which keeps trying to open one in the meantime
 _CONNECT_SECONDS = 3  # for a new connection to a server that does not answer (libpq's minimum is 2)
+# A statement the server has not finished in this long is cancelled and its call is UNAVAILABLE: a server
+# that is up but stuck (a lock held by a hung session, a disk that stalls) never holds a call past its
+# deadline. Far above any statement of the service's (milliseconds), lock waits included.
+_STATEMENT_MILLISECONDS = 10_000
 # The database, not the call, is at fault: unreachable, shut down, out of disk or connections, or a
 # standby (read-only) after a failover.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout)
@@ -45,7 +49,8 @@ class Database:
         # database that is back is used again within seconds, not after a backoff grown long in an outage.
         self._pool = ConnectionPool(uri, min_size=1, max_size=max_connections, timeout=WAIT_SECONDS,
                                     reconnect_timeout=WAIT_SECONDS, open=False,
-                                    kwargs={"autocommit": True, "connect_timeout": _CONNECT_SECONDS},
+                                    kwargs={"autocommit": True, "connect_timeout": _CONNECT_SECONDS,
+                                            "options": f"-c statement_timeout={_STATEMENT_MILLISECONDS}"},
                                     check=ConnectionPool.check_connection, name=self.shown)
         self._pool.open()
         self._users: set[int] = set()
