@@ -71,6 +71,7 @@ class Plan:
     seconds: float
     feedbacks: int
     feedback_clients: int = FEEDBACK_CLIENTS
+    idle_seconds: float = IDLE_S  # of doing nothing before the load, to measure the idle cost
 
 
 def run_scaling(storage: str | None, replicas: int, plan: Plan, json_path: Path | None) -> int:
@@ -176,7 +177,7 @@ def measure_load(servers: list[ServerProcess], probe: PostgresProbe | None, key:
                  prompts: list[SyntheticPrompt], plan: Plan) -> tuple[dict, Acknowledgements, int]:
     """The idle cost, then Route/s, latency, CPU and database writes per Route under the closed-loop
     load; the decisions it made; how many prompts it used."""
-    idle, stats_before = measure_idle(servers, probe)
+    idle, stats_before = measure_idle(servers, probe, plan.idle_seconds)
     load_average = os.getloadavg()
     answered_before = [routes_answered(server) for server in servers]
     before = Usage.now(servers, probe)
@@ -199,12 +200,13 @@ def measure_load(servers: list[ServerProcess], probe: PostgresProbe | None, key:
     return figures, acks, routes.sent
 
 
-def measure_idle(servers: list[ServerProcess], probe: PostgresProbe | None) -> tuple[dict, dict[str, int] | None]:
+def measure_idle(servers: list[ServerProcess], probe: PostgresProbe | None,
+                 seconds: float) -> tuple[dict, dict[str, int] | None]:
     """What the replicas cost a second while no call comes (each follows the others every 0.2 s and
     probes its storage every second), and the database's statistics at the end, where the load starts."""
     start_stats = probe.flushed_stats() if probe else None
     start, usage = time.perf_counter(), Usage.now(servers, probe)
-    time.sleep(IDLE_S)
+    time.sleep(seconds)
     spent, seconds = Usage.now(servers, probe).minus(usage), time.perf_counter() - start
     end_stats = probe.stats() if probe else None
     idle = {"servers_cpu_per_s": spent.servers_cpu / seconds,

@@ -1,31 +1,25 @@
 """One client, several replicas: given several addresses, RouterClient makes one channel with gRPC's
 multi-address target and its round_robin policy, so calls spread over the replicas, and when one dies
 the others take its calls (round_robin drops it; a call that failed UNAVAILABLE is retried on another).
-The CLI takes the same list. Against three real servers, each on its own data directory (a server's
-Stats counts the decisions it made); with TLS, against stand-in servers; and, without a server, the
-target and service config the client builds from what it is given."""
+The CLI takes the same list. Here: with TLS, against stand-in servers; and, without a server, the target
+and service config the client builds from what it is given. Against three real replicas on PostgreSQL
+(spreading, the asyncio client, the CLI, a replica killed under load): tests/e2e/test_replicas_e2e.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
-import yaml
 
-from router.client import AsyncRouterClient, RouterClient
+from router.client import RouterClient
 from router.client.clients import channel_options, channel_target
-from router.client.process import ServerProcess, servers_side_by_side
 from router.domain.types import ChatMessage, RouteRequest
 from router.generated import router_pb2, router_pb2_grpc
-from router.transport.auth import key_hash
 from tests.transport.test_tls import make_pki
 
 KEY = "br_several_addresses_test_key"  # every replica accepts it, as replicas of one deployment share their keys
@@ -157,79 +151,3 @@ def test_a_server_name_the_certificates_do_not_carry_fails_verification(tls_stan
                       server_name="elsewhere.example") as client, pytest.raises(grpc.RpcError) as refused:
         client.route(ask(0))
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-
-
-# Three real replicas.
-
-@pytest.fixture(scope="module")
-def replicas(tmp_path_factory) -> Iterator[list[ServerProcess]]:
-    """Three servers, each on its own data directory, accepting the same key; started side by side."""
-    root = tmp_path_factory.mktemp("replicas")
-    config = root / "config.yaml"
-    config.write_text(yaml.safe_dump({"sqlite_synchronous": "NORMAL",
-                                      "auth": {"keys": [{"name": "test", "sha256": key_hash(KEY), "admin": True}]}}))
-    with servers_side_by_side([root / f"data-{i}" for i in range(3)], config) as servers:
-        yield servers
-
-
-def decisions_on(server: ServerProcess) -> int:
-    """How many decisions this one server has made for the tenant (its own data directory's count)."""
-    with server.client(api_key=KEY) as client:
-        return client.stats(TENANT)["total"]["calls"]
-
-
-@pytest.mark.slow
-def test_a_client_given_three_addresses_spreads_its_routes_over_all_three(replicas):
-    before = [decisions_on(server) for server in replicas]
-    with RouterClient([server.addr for server in replicas], api_key=KEY) as client:
-        client.wait_until_serving(timeout=30)
-        for i in range(30):
-            client.route(ask(i))
-    made = [decisions_on(server) - earlier for server, earlier in zip(replicas, before)]
-    assert sum(made) == 30
-    assert all(count > 0 for count in made), made
-
-
-@pytest.mark.slow
-def test_the_asyncio_client_takes_the_addresses_as_a_comma_separated_string(replicas):
-    async def route() -> dict:
-        async with AsyncRouterClient(",".join(server.addr for server in replicas), api_key=KEY) as client:
-            return await client.route(ask(0))
-
-    assert asyncio.run(route())["model"]
-
-
-@pytest.mark.slow
-def test_the_cli_takes_the_addresses_as_a_comma_separated_list(replicas):
-    addresses = ",".join(server.addr for server in replicas)
-    routed = subprocess.run([sys.executable, "-m", "router.cli.main", "--api-key", KEY, "route", "--addr", addresses,
-                             "--tenant", TENANT, "--prompt", "What is the capital of Chad?"],
-                            capture_output=True, text=True, timeout=60)
-    assert routed.returncode == 0, routed.stderr
-    assert json.loads(routed.stdout)["model"]
-
-
-@pytest.mark.slow
-def test_when_one_replica_is_killed_mid_load_every_route_is_answered_by_the_others(replicas):
-    """The module's last test: the replica it kills stays dead."""
-    dead, survivors = replicas[0], replicas[1:]
-    with RouterClient([server.addr for server in replicas], api_key=KEY) as client:
-        client.wait_until_serving(timeout=30)
-        earlier = decisions_on(dead)
-        for i in range(30):
-            client.route(ask(i))
-        assert decisions_on(dead) > earlier, "the client was using the replica it is about to lose"
-
-        # Eight at a time, so that some are in flight on the replica when it dies: those fail
-        # UNAVAILABLE and are retried on another; round_robin sends the later ones to the others only.
-        with futures.ThreadPoolExecutor(max_workers=8) as pool:
-            routes = [pool.submit(client.route, ask(i)) for i in range(90)]
-            routes[29].result()  # a third answered: the rest are in flight or waiting their turn
-            dead.kill()
-            answered = [route.result()["decision_id"] for route in routes]
-        assert len(set(answered)) == 90
-
-        before = [decisions_on(server) for server in survivors]
-        after_the_kill = [client.route(ask(i))["decision_id"] for i in range(30)]
-    assert len(set(after_the_kill)) == 30
-    assert sum(decisions_on(server) - count for server, count in zip(survivors, before)) == 30

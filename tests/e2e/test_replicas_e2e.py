@@ -7,6 +7,10 @@ to the same place in the feedback log as the others."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,11 +23,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.client import RouterClient
+from router.client import AsyncRouterClient, RouterClient
 from router.client.process import ServerProcess, servers_side_by_side
 from router.domain.types import ChatMessage, Constraints, FeedbackRequest, RouteRequest
 from router.transport.auth import key_hash
-from simulator.probes import learned_seq  # where a replica's policy stands in the feedback log
+from simulator.probes import learned_seq, routes_answered  # read off each replica's Prometheus metrics
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +74,30 @@ def eventually(check: Callable[[], object]) -> object:
     return result
 
 
+def test_a_client_given_every_replicas_address_spreads_its_routes_over_all(replicas):
+    before = [routes_answered(server) for server in replicas]
+    with client_of(*replicas) as client:
+        for n in range(30):
+            client.route(ask(f"Question {n}: what is the capital of Peru?"))
+    made = [routes_answered(server) - earlier for server, earlier in zip(replicas, before)]
+    assert sum(made) == 30 and all(made), made
+
+
+def test_the_asyncio_client_and_the_cli_take_the_addresses_as_a_comma_separated_list(replicas):
+    addresses = ",".join(server.addr for server in replicas)
+
+    async def route() -> dict:
+        async with AsyncRouterClient(addresses, api_key=KEY) as client:
+            return await client.route(ask("What is the capital of Chad?"))
+
+    assert asyncio.run(route())["model"]
+    routed = subprocess.run([sys.executable, "-m", "router.cli.main", "--api-key", KEY, "route", "--addr", addresses,
+                             "--tenant", TENANT, "--prompt", "What is the capital of Chad?"],
+                            capture_output=True, text=True, timeout=60)
+    assert routed.returncode == 0, routed.stderr
+    assert json.loads(routed.stdout)["model"]
+
+
 def test_a_decision_made_on_one_replica_is_answered_on_another_and_reported_alike_by_all(replicas):
     a, b, c = replicas
     with client_of(a) as on_a, client_of(b) as on_b:
@@ -111,7 +139,7 @@ def test_a_price_changed_on_one_replica_is_used_by_the_next_route_on_another(rep
     assert routed["estimated_cost_usd"] == pytest.approx((tokens[0] * 25.0 + tokens[1] * 100.0) / 1e6)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(limit_usd=st.floats(0.0005, 0.02), words=st.lists(st.integers(5, 400), min_size=64, max_size=64))
 def test_64_concurrent_routes_spread_over_the_replicas_never_pass_a_budget(replicas, limit_usd, words):
     """Each example a tenant of its own (a fresh counter); prompts of various lengths, so various costs."""
@@ -163,15 +191,14 @@ def test_a_replica_killed_under_load_loses_nothing_acknowledged_and_comes_back_t
         calls[40].result()
         victim.kill()
         failures = [call.exception() for call in calls if call.exception() is not None]
-    # A call the dead replica had taken but not answered was retried on another, or failed UNAVAILABLE.
-    codes = [f.code() if isinstance(f, grpc.RpcError) else repr(f) for f in failures]
-    assert set(codes) <= {grpc.StatusCode.UNAVAILABLE}, codes
+    # A call the dead replica had taken but not answered failed UNAVAILABLE and was retried on another.
+    assert failures == []
     with client_of(replicas[0]) as survivor:
         settled = {entry["decision_id"] for entry in survivor.export_ledger(TENANT)}
         for decision_id in set(acknowledged_routes) - set(acknowledged_feedback):
             survivor.feedback(FeedbackRequest(decision_id, 0.8))  # NotFound here would be a lost decision
     assert set(acknowledged_feedback) <= settled
-    assert len(acknowledged_feedback) >= 120 - len(failures)
+    assert len(acknowledged_feedback) == 120
 
     with ServerProcess(victim.data_dir, config) as restarted:
         again = [*replicas[:2], restarted]

@@ -37,7 +37,7 @@ def test_staleness_counts_only_what_was_observed_between_two_readings():
 @pytest.mark.slow
 def test_scaling_measures_sqlite_and_each_replica_count_on_one_postgresql(postgres_server, tmp_path, capsys):
     feedbacks = 60
-    assert run_scaling(postgres_server, 2, Plan(clients=2, seconds=1, feedbacks=feedbacks),
+    assert run_scaling(postgres_server, 2, Plan(clients=2, seconds=1, feedbacks=feedbacks, idle_seconds=0.5),
                        tmp_path / "scaling.json") == 0
     figures = json.loads((tmp_path / "scaling.json").read_text())
     assert [(c["storage"], c["replicas"]) for c in figures["configurations"]] == [
