@@ -238,6 +238,8 @@ class FeedbackLoop:
         neighbour memory is rebuilt from every logged outcome, and VW learns the ones after it."""
         core, replayed = self.core, 0
         for seq, decision, context, record in core.decision_log.feedback_after(0):
+            # Past every feedback read, learnable or not: the stream goes on after the last one.
+            self.learned_seq = max(self.learned_seq, seq)
             if not learnable(decision, core) or record.not_called:
                 continue
             model = core.registry[decision.model]
@@ -245,7 +247,6 @@ class FeedbackLoop:
                 core.policy.learner.remember(context, model, record.quality)
                 continue
             core.policy.learn(context, model, record.quality, decision.probability)
-            self.learned_seq = seq
             replayed += 1
         if replayed:
             log.info("replayed %d feedback(s) logged after the last snapshot", replayed)

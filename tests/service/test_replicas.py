@@ -55,6 +55,16 @@ def test_a_replica_started_later_rebuilds_the_same_policy_from_the_log(replicas,
     np.testing.assert_array_equal(predictions(late), predictions(a))
 
 
+def test_a_replica_restarted_after_a_feedback_it_does_not_learn_stands_at_the_logs_last(make_service, tmp_path):
+    service = make_service()
+    decision = service.route(user_request(QUESTION))
+    service.feedback(FeedbackRequest(decision.decision_id, 0.95, response_text="5432."))
+    served = service.route(user_request(QUESTION))
+    service.feedback(FeedbackRequest(served.decision_id, 0.9))  # a cache hit's: nothing for the policy to learn
+    restarted = make_service()  # beside it, as after a crash: no last snapshot, the log replayed from its start
+    assert restarted.feedback_loop.learned_seq == restarted.decision_log.last_feedback_seq() == 2
+
+
 def test_an_answer_cached_through_one_replica_is_served_by_another_and_invalidation_reaches_all(replicas):
     a, b, c = replicas
     decision = a.route(user_request(QUESTION))
