@@ -223,6 +223,8 @@ class Budgets:
 
     def _statuses(self, limits: Iterable[Limit], now: float) -> tuple[BudgetStatus, ...]:
         keyed = [(limit, limit.key(now)) for limit in limits]
+        if not keyed:
+            return ()  # most tenants have no budget: their Routes ask the store nothing
         counts = self.counters.counts({key for _, key in keyed})
         return tuple(_status(limit, key, counts.get(key, Count())) for limit, key in keyed)
 
