@@ -214,7 +214,8 @@ class SemanticCache:
         """Bring the index to what the store holds, for a replica whose store others write too: entries
         another replica added are indexed, those it evicted or invalidated (or that expired) leave.
         Returns (added, removed)."""
-        known = set(self._slots)  # before the store is read: an entry added meanwhile is not taken for gone
+        with self._lock:  # a copy under the lock: lookups and stores change the dict from other threads
+            known = set(self._slots)  # before the store is read: an entry added meanwhile is not taken for gone
         live = set(self.store.live_ids(self.clock()))
         new = self.store.entries(sorted(live - known)) if live - known else {}
         with self._lock:
