@@ -17,6 +17,7 @@ def test_the_simulator_drives_two_replicas_on_one_database(postgres_server, tmp_
     from simulator.postgres import create_database, drop_database
 
     monkeypatch.chdir(tmp_path)  # the simulator's MLflow run lands here
+    monkeypatch.setenv("BANDITROUTE_API_KEY", "")  # the command sets it; undone after, so later tests never see it
     name = f"replicas_{uuid.uuid4().hex[:12]}"
     try:
         assert run_replicas(2, 200, 1, create_database(postgres_server, name), False, tmp_path / "run.json") == 0
