@@ -21,6 +21,7 @@ def add_commands(commands) -> None:
     _add_cache_eval(commands)
     _add_ope_study(commands)
     _add_replicas(commands)
+    _add_dedup_eval(commands)
 
 
 def _add_demo(commands) -> None:
@@ -315,3 +316,25 @@ def _replicas(args) -> int:
     from simulator.replicas import run_replicas
 
     return run_replicas(args.replicas, args.requests, args.seed, args.storage, args.serve, args.json)
+
+
+def _add_dedup_eval(commands) -> None:
+    p = commands.add_parser("dedup-eval", help="what in-flight deduplication saves on traffic with bursts of duplicates",
+                            description="Route the simulator's traffic, a share of its prompts arriving as bursts of "
+                            "identical requests while the first is unanswered, through a service with the tenant's "
+                            "dedup_seconds and through one without; compare calls, spend and quality.")
+    p.add_argument("--prompts", type=int, default=2000, help="distinct prompts in the stream (default 2000)")
+    p.add_argument("--burst-share", type=float, default=0.2, help="share of prompts sent as a burst (default 0.2)")
+    p.add_argument("--burst-size", type=int, default=5, help="identical requests in a burst (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of traffic, bursts and world (default 1)")
+    p.add_argument("--json", type=Path, default=Path("runs/dedup-eval.json"), help="where to write the results")
+    p.set_defaults(run=_dedup_eval)
+
+
+def _dedup_eval(args) -> int:
+    from simulator.dedup_eval import run_dedup_eval
+
+    if not 0 <= args.burst_share <= 1 or args.burst_size < 1 or args.prompts < 1:
+        raise SystemExit("dedup-eval: --burst-share is in [0, 1], --burst-size and --prompts at least 1")
+    run_dedup_eval(args.prompts, args.burst_share, args.burst_size, args.seed, args.json)
+    return 0

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from router.client.routed_chat import RoutedChat, log_failure
-from router.client.steps import Call, Done, Route, Step, advance, attempt_async, track
+from router.client.steps import AwaitLeader, Call, Done, Route, Step, advance, attempt_async, leader_polls, track
 from router.client.streams import NO_CHUNK, AsyncRoutedStream, Opened, cached_opened_async
 from router.domain.types import FeedbackRequest
 
@@ -43,7 +43,17 @@ class AsyncRoutedChat(RoutedChat):
             if step.stream:
                 return await self._open(step)
             return await self.shape.call(step.client, step.model, step.params)
+        if isinstance(step, AwaitLeader):
+            return await self._await_leader(step)
         self._send(step.request)
+        return None
+
+    async def _await_leader(self, step: AwaitLeader) -> str | None:
+        for pause in leader_polls(step.wait_seconds):
+            answer = await self.router.leader_answer(step.decision_id)
+            if answer["state"] != "waiting":
+                return answer["answer"] if answer["state"] == "answered" else None
+            await asyncio.sleep(pause)
         return None
 
     async def _open(self, step: Call) -> Opened:

@@ -205,6 +205,12 @@ class RouterClient:
         response = self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
         return _outcomes_to_dicts(response, wire.message_to_dict)
 
+    def leader_answer(self, decision_id: str) -> dict:
+        """What became of the decision `decision_id` follows: state (waiting, answered, call_yourself),
+        leader_decision_id, answer."""
+        request = router_pb2.LeaderAnswerRequest(decision_id=decision_id)
+        return wire.leader_answer_to_dict(self._stub.LeaderAnswer(request, timeout=self.timeout))
+
     def invalidate_cache(self, tenant_id: str) -> int:
         """Drop a tenant's cached answers; returns how many there were."""
         request = router_pb2.InvalidateCacheRequest(tenant_id=tenant_id)
@@ -310,6 +316,10 @@ class AsyncRouterClient:
     async def feedback_batch(self, requests: list[FeedbackRequest]) -> list[dict]:
         response = await self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
         return _outcomes_to_dicts(response, wire.message_to_dict)
+
+    async def leader_answer(self, decision_id: str) -> dict:
+        request = router_pb2.LeaderAnswerRequest(decision_id=decision_id)
+        return wire.leader_answer_to_dict(await self._stub.LeaderAnswer(request, timeout=self.timeout))
 
     async def close(self) -> None:
         await self._channel.close()

@@ -16,7 +16,8 @@ from typing import Any
 import grpc
 
 from router.client.shapes import Shape, streaming
-from router.client.steps import Answer, Call, Done, Feedback, Route, Step, Streamed, advance, attempt, track
+from router.client.steps import (Answer, AwaitLeader, Call, Done, Feedback, Route, Step, Streamed, advance, attempt,
+                                 leader_polls, track)
 from router.client.streams import NO_CHUNK, Opened, RoutedStream, Tally, cached_opened
 from router.domain.tokens import estimate_tokens
 from router.domain.types import ChatMessage, Constraints, FeedbackRequest, Metadata, RouteRequest
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 # (answer text, the prompt's messages, the decision) → quality in [0, 1], or None: rated later.
 QualityCallback = Callable[[str, Sequence[ChatMessage], dict], "float | None"]
 PENDING_LIMIT = 10_000  # answers awaiting a later rating; beyond it the oldest are left to expire
+# How long a request that follows an identical one in flight waits for its answer before calling itself.
+LEADER_WAIT_SECONDS = 120.0
+SERVED_BY_LEADER = "served_by_leader"  # set in `.routing` when the answer was an identical request's
 REVIEW_REQUEST = ("Review the draft answer above: correct its mistakes, complete what it misses, and reply with "
                   "the final answer only.")
 
@@ -38,7 +42,8 @@ class RoutedChat:
 
     def __init__(self, shape: Shape, clients: Mapping[str, Any] | Any, router: Any, tenant: str,
                  models: Sequence[str] = (), quality: QualityCallback | None = None,
-                 escalate_below: float | None = None, max_escalations: int = 2, metadata: Metadata = Metadata()):
+                 escalate_below: float | None = None, max_escalations: int = 2, metadata: Metadata = Metadata(),
+                 leader_wait_seconds: float = LEADER_WAIT_SECONDS):
         self.shape = shape
         self.clients = clients
         self.router = router
@@ -48,6 +53,7 @@ class RoutedChat:
         self.escalate_below = escalate_below
         self.max_escalations = max_escalations
         self.metadata = metadata
+        self.leader_wait_seconds = leader_wait_seconds
         self._pending: OrderedDict[str, Answer] = OrderedDict()
         self._lock = threading.Lock()  # one wrapper may serve many threads of a backend
         # Feedback leaves on one background thread: the caller's answer need not wait for it (caching
@@ -86,7 +92,17 @@ class RoutedChat:
             return self.router.route(step.request)
         if isinstance(step, Call):
             return self._open(step) if step.stream else self.shape.call(step.client, step.model, step.params)
+        if isinstance(step, AwaitLeader):
+            return self._await_leader(step)
         self._send(step.request)
+        return None
+
+    def _await_leader(self, step: AwaitLeader) -> str | None:
+        for pause in leader_polls(step.wait_seconds):
+            answer = self.router.leader_answer(step.decision_id)
+            if answer["state"] != "waiting":
+                return answer["answer"] if answer["state"] == "answered" else None
+            time.sleep(pause)
         return None
 
     def _open(self, step: Call) -> Opened:
@@ -145,6 +161,8 @@ class RoutedChat:
             return (yield from self._stream(request, decision, params, history))
         for escalations in range(self.max_escalations + 1):
             response, answer, decision = yield from self._answer(request, decision, params, history)
+            if decision.get(SERVED_BY_LEADER):
+                break  # the router closed the follower: there is nothing to rate or escalate
             score = self._score(decision, request.messages, answer)
             if score is not None:
                 yield self._feedback(decision["decision_id"], score, answer)
@@ -163,8 +181,8 @@ class RoutedChat:
                 history: list[dict]) -> Generator[Step, Any, Streamed]:
         """Open the chosen model's stream (down the fallbacks while none gives a first chunk)."""
         opened, draft, decision = yield from self._answer(request, decision, params, history)
-        if decision["cache_hit"]:
-            chunks = self.shape.cached_stream(decision["cached_response"], decision["model"], decision["decision_id"])
+        if decision["cache_hit"] or decision.get(SERVED_BY_LEADER):
+            chunks = self.shape.cached_stream(draft.text, decision["model"], decision["decision_id"])
             return Streamed(chunks, decision, request.messages, None, _routing(decision, history))
         return Streamed(opened, decision, request.messages, draft, _routing(decision, history))
 
@@ -174,6 +192,13 @@ class RoutedChat:
         A stream gives back the opened stream and a plan's draft, if any."""
         fallbacks = list(decision["fallback_models"])
         while True:
+            text = (yield AwaitLeader(decision["decision_id"], self.leader_wait_seconds)) if decision.get("duplicate_of") \
+                else None
+            if text is not None:
+                decision = {**decision, SERVED_BY_LEADER: True}
+                response = None if streaming(params) else self.shape.cached(text, decision["model"],
+                                                                             decision["decision_id"])
+                return response, Answer(text, None, None, 0.0, True), decision
             if decision["cache_hit"]:
                 text = decision["cached_response"]
                 response = None if streaming(params) else self.shape.cached(text, decision["model"],
@@ -222,6 +247,8 @@ class RoutedChat:
         decision_id = streamed.decision["decision_id"]
 
         def feed_back(tally: Tally, error: Exception | None, complete: bool) -> None:
+            if streamed.decision.get(SERVED_BY_LEADER):
+                return  # the router closed the follower when it served the leader's answer
             answer = _streamed_answer(tally, streamed, complete)
             if error is not None:
                 self._send(FeedbackRequest(

@@ -3,7 +3,8 @@ them out (RoutedChat's blocking one, AsyncRoutedChat's with await), and the answ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,16 @@ class Feedback:
     request: FeedbackRequest
 
 
-Step = Route | Call | Feedback  # what the routing of one call asks its driver to do, in order
+@dataclass(frozen=True)
+class AwaitLeader:
+    """Wait for the answer of the decision a routed one follows (an identical request in flight): its
+    text, or None when there is none to serve (the follower then calls its model)."""
+
+    decision_id: str  # the follower's
+    wait_seconds: float
+
+
+Step = Route | Call | Feedback | AwaitLeader  # what the routing of one call asks its driver to do, in order
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,20 @@ async def attempt_async(carry_out: Callable[[Step], Any], step: Step) -> tuple[A
 
 
 def track(unsettled: set[str], step: Step, result: Any) -> None:
-    """Keep the ids of the decisions routed but not yet fed back."""
+    """Keep the ids of the decisions routed but not yet fed back (a follower served its leader's answer
+    was closed by the router)."""
     if isinstance(step, Route) and result is not None:
         unsettled.add(result["decision_id"])
     elif isinstance(step, Feedback):
         unsettled.discard(step.request.decision_id)
+    elif isinstance(step, AwaitLeader) and result is not None:
+        unsettled.discard(step.decision_id)
+
+
+def leader_polls(wait_seconds: float) -> Iterator[float]:
+    """The pauses between asking for a leader's answer: from 20 ms, doubling to half a second, until
+    `wait_seconds` have passed."""
+    deadline, pause = time.monotonic() + wait_seconds, 0.02
+    while time.monotonic() + pause <= deadline:
+        yield pause
+        pause = min(pause * 2, 0.5)

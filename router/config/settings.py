@@ -106,6 +106,11 @@ class TenantSettings(Strict):
         None, ge=0, le=1, description="a decision with no feedback after feedback_wait_hours is learned with this "
         "quality; unset: it is only marked expired"
     )
+    dedup_seconds: float = Field(
+        0, ge=0, le=86400, description="an identical request (same conversation and options) arriving while a "
+        "first one is unanswered, for up to this long, follows it: RouteResponse.duplicate_of names the first, "
+        "and the client wrappers serve its answer instead of calling the model again. 0: off"
+    )
 
     @field_validator("draft_review")
     @classmethod

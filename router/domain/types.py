@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -51,6 +53,14 @@ class RouteRequest:
         return "\n".join(m.content for m in self.messages if m.role != "system")
 
     @property
+    def prompt_key(self) -> str:
+        """A digest of the tenant, the whole conversation and the options that shape the choice of model:
+        identical requests share it (the caller's metadata aside: two users asking alike are alike)."""
+        shape = [self.tenant_id, [(m.role, m.content) for m in self.messages], self.cost_weight,
+                 asdict(self.constraints), self.task_hint, self.requested_model]
+        return hashlib.sha256(json.dumps(shape, ensure_ascii=False).encode()).hexdigest()[:32]
+
+    @property
     def rules_text(self) -> str:
         """What keyword rules read: the system prompt too (a "security auditor" role flags security),
         though only the conversation is embedded, since the task is in the turns."""
@@ -75,6 +85,7 @@ class Reason:
     ONLY_MODEL_ALLOWED = "only_model_allowed"
     CACHE_HIT = "cache_hit"
     ESCALATION = "escalation"
+    DUPLICATE = "duplicate"
 
 
 class BudgetMode:
@@ -114,6 +125,10 @@ class Decision:
     escalated_from: str = ""  # the decision this one escalates
     security_source: str = ""  # why it is a security task: hint, rule, detector ("" if it is not)
     security_probability: float = 0.0  # the security detector's
+    # A digest of the tenant and the whole conversation (every message's role and text): identical
+    # requests have the same key, so repeats and duplicates in flight can be found.
+    prompt_key: str = ""
+    duplicate_of: str = ""  # the decision in flight for the same request, whose answer this one waits for
     # A draft→review plan's steps as (model, provider): the drafter, then the reviewer (not logged:
     # the registry's plan says it).
     plan: tuple[tuple[str, str], ...] = field(default=(), compare=False)
@@ -206,6 +221,13 @@ class LedgerEntry:
     time_to_first_token_ms: float | None = None  # a streamed answer's first chunk
     security_source: str = ""  # why it was a security task: hint, rule, detector
     overrun_usd: float = 0.0  # reported cost beyond the tenant's max_cost_overrun × estimate (not in cost_usd)
+    prompt_key: str = ""  # the decision's digest of tenant and conversation ("" in logs older than it)
+    duplicate_of: str = ""  # the decision in flight for the same request that this one followed
+
+    @property
+    def deduplicated(self) -> bool:
+        """A follower served its leader's answer: closed without a call of its own."""
+        return bool(self.duplicate_of) and self.not_called
 
     @property
     def settled(self) -> bool:

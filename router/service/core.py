@@ -18,7 +18,7 @@ from router.domain.errors import StorageUnavailable
 from router.domain.registry import Registry
 from router.reading.reader import PromptReader
 from router.service.metrics import ServiceMetrics
-from router.storage import DecisionLog, TenantDocuments
+from router.storage import DecisionLog, InFlight, TenantDocuments
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 class Core:
     """The service's state, one copy shared by its parts: the config, the model registry (replaced,
     never edited, when a model changes), the reader, the stores, budgets, the anomaly watch, the
-    learning policy, the metrics and the clock (tests put the service on simulated time)."""
+    learning policy, the metrics, the clock (tests put the service on simulated time) and the requests
+    in flight."""
 
     settings: Settings
     registry: Registry
@@ -42,6 +43,7 @@ class Core:
     metrics: ServiceMetrics
     cache: SemanticCache | None
     clock: Callable[[], float]
+    in_flight: InFlight  # identical requests in flight, and the leader each follows
 
     def baseline_cost(self, input_tokens: int, output_tokens: int) -> float:
         """What always-premium, the registry's baseline model, would cost for these tokens."""

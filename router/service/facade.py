@@ -25,13 +25,15 @@ from router.domain.types import Decision, FeedbackRecord, FeedbackRequest, Ledge
 from router.reading.reader import PromptReader
 from router.service.admin import Admin, registry_with
 from router.service.core import Core, best_effort
+from router.service.duplicates import LeaderAnswer, answer_follower
 from router.service.feedback import FeedbackLoop, restore_spending
 from router.service.metrics import ServiceMetrics
 from router.service.report import Stats
 from router.service.routing import RoutePath
 from router.service.validation import refuse_invalid, validate_batch_size, validate_feedback
-from router.storage import DEPLOYMENT, TENANT_BUDGETS, BudgetCounters, DecisionLog, TenantDocuments
+from router.storage import DEPLOYMENT, TENANT_BUDGETS, BudgetCounters, DecisionLog, InFlight, TenantDocuments
 from router.storage.backends import open_storage
+from router.storage.in_flight import MemoryInFlight
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class RouterService:
         models: TenantDocuments,
         cache: SemanticCache | None = None,
         budget_counters: BudgetCounters | None = None,
+        in_flight: InFlight | None = None,
         clock: Callable[[], float] = time.time,
         rebuild_learner: bool = False,
         packaged_registry: Registry | None = None,
@@ -70,7 +73,8 @@ class RouterService:
         """rebuild_learner: snapshots that do not match the decision log are set aside and the learner
         is rebuilt from the log, where otherwise the service refuses to start (CannotStart).
         packaged_registry: the registry file's models, before those admins put or retired (`registry`).
-        budget_counters: what the budgets spent and hold (None: in this process's memory)."""
+        budget_counters: what the budgets spent and hold (None: in this process's memory).
+        in_flight: the claims of identical requests in flight (None: in this process's memory)."""
         budgets = Budgets.from_settings(
             settings, {tenant: parse_budgets(docs[TENANT_BUDGETS].body) for tenant, docs in budget_store.all().items()},
             budget_counters)
@@ -82,7 +86,7 @@ class RouterService:
         self.core = Core(settings, registry, reader, decision_log, rules, budget_store, models, budgets,
                          SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd),
                          BanditPolicy(learner, settings.learner), ServiceMetrics(settings.metrics_max_tenants),
-                         cache, clock)
+                         cache, clock, in_flight or MemoryInFlight())
         restore_spending(self.core)
         self.routing = RoutePath(self.core)
         self.feedback_loop = FeedbackLoop(self.core, snapshots, snapshot_seq)
@@ -132,6 +136,11 @@ class RouterService:
             outcomes[i] = outcome
         return outcomes
 
+    def leader_answer(self, decision_id: str, tenant_id: str | None = None) -> LeaderAnswer:
+        """What became of the decision that `decision_id` followed (RouteResponse.duplicate_of): its
+        answer (the follower is then closed at no cost), not yet, or none: call the model yourself."""
+        return answer_follower(self.core, self.feedback_loop, decision_id, tenant_id)
+
     def follow(self) -> Followed:
         """Take what other replicas sharing this storage did: their feedback learned in the log's order,
         their cache entries indexed (or dropped), their rules, budgets and models acted on. A replica's
@@ -142,7 +151,10 @@ class RouterService:
         return Followed(learned, added, removed, tuple(changed))
 
     def expire_overdue(self) -> int:
-        """Decisions that waited `feedback_wait_hours` for feedback in vain: expired; how many."""
+        """Decisions that waited `feedback_wait_hours` for feedback in vain: expired; how many. Lapsed
+        claims of requests in flight go with them."""
+        with best_effort("dropping lapsed claims of requests in flight"):
+            self.core.in_flight.forget_expired(self.clock())
         return self.feedback_loop.expire_overdue()
 
     def snapshot(self) -> None:
@@ -188,6 +200,7 @@ class RouterService:
         core.budget_store.close()
         core.budgets.counters.close()
         core.models.close()
+        core.in_flight.close()
         if core.cache is not None:
             core.cache.close()
 
@@ -219,6 +232,7 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         rules=RuleBook(config_rules, storage.rules, registry),
         budget_store=storage.budgets,
         budget_counters=storage.budget_counters,
+        in_flight=storage.in_flight,
         models=storage.models,
         cache=cache,
         clock=clock,

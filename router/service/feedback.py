@@ -26,6 +26,8 @@ from router.service.core import Core, best_effort
 log = logging.getLogger(__name__)
 
 EXPIRE_BATCH = 500  # decisions expired per transaction: the log's lock is never held long
+# How long followers can still collect a leader's answer after it came: they poll every half second at most.
+ANSWER_KEPT_SECONDS = 60.0
 
 
 def reward(quality: float, cost_weight: float, cost_norm: float) -> float:
@@ -65,7 +67,22 @@ class FeedbackLoop:
             if error is None and self.core.cache is not None and not record.not_called:
                 with best_effort("the answer's place in the cache"):
                     self.update_cache(decision, request, record)
+            if error is None:
+                self.answer_followers(decision, request, record)
         return outcomes
+
+    def answer_followers(self, decision: Decision, request: FeedbackRequest, record: FeedbackRecord) -> None:
+        """A leader's feedback: the identical requests that followed it are served its answer when the
+        call succeeded, sent its text back and met the tenant's quality bar; else they call the model
+        themselves (duplicates.py)."""
+        tenant = self.core.settings.tenant(decision.tenant_id)
+        if not tenant.dedup_seconds or decision.duplicate_of or decision.cache is not None:
+            return  # only a leader holds a claim
+        bar = tenant.escalate_below
+        good = not (record.error or record.not_called) and (bar is None or record.quality >= bar)
+        with best_effort("the answer for the requests that followed it"):
+            self.core.in_flight.finish(decision.decision_id, request.response_text if good else None,
+                                       self.core.clock() + ANSWER_KEPT_SECONDS)
 
     def settle(self, decision: Decision, request: FeedbackRequest) -> FeedbackRecord:
         """Price the call with its real tokens; an error is a poor outcome, learned as quality 0.

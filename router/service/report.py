@@ -33,6 +33,8 @@ class Figures:
     security_flags: dict[str, int] = field(default_factory=dict)  # security tasks by source: hint, rule, detector
     overruns: int = 0  # settled calls that reported more than their tenant's max_cost_overrun × estimate
     overrun_usd: float = 0.0  # what they reported beyond it: recorded, not in spend_usd
+    deduplicated: int = 0  # requests served the answer of an identical one in flight
+    dedup_saved_usd: float = 0.0  # what calling their model would have cost
 
     @property
     def savings_usd(self) -> float:
@@ -76,6 +78,8 @@ def figures(entries: Iterable[LedgerEntry]) -> Figures:
         security_flags=dict(Counter(e.security_source for e in entries if e.security_source)),
         overruns=sum(e.overrun_usd > 0 for e in settled),
         overrun_usd=sum(e.overrun_usd for e in settled),
+        deduplicated=sum(e.deduplicated for e in entries),
+        dedup_saved_usd=sum(e.estimated_cost_usd for e in entries if e.deduplicated),
     )
 
 

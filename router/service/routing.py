@@ -4,6 +4,7 @@
     read     the prompt's context, whether it is a security task, the candidate models (safety floor)
     rules    the tenant's rules: a block, a cost weight, a model to route to
     cache    a stored answer for the same question, served as a decision of its own kind
+    in flight  an identical request still unanswered: this one follows it (the tenant's dedup_seconds)
     choose   the budgets narrow the candidates, the policy picks, the cost is reserved
     log      the decision is durable before it is answered; the prompt waits in the cache for its answer
 
@@ -13,6 +14,7 @@ Each stage takes and returns plain values; the state they share is the service's
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, replace
 
@@ -33,6 +35,9 @@ from router.service.validation import refuse_invalid, validate_batch_size, valid
 log = logging.getLogger(__name__)
 
 RESERVE_ATTEMPTS = 3
+# How long a request that follows another waits for the leader's decision to reach the log: a leader is
+# claimed before it is chosen, and choosing takes milliseconds; one not logged by then died choosing.
+LEADER_LOGGED_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,18 @@ class RoutePath:
             hit, prompt = self.look_up(request, prompt)
             if hit is not None:
                 return self.answer_from_cache(request, read, hit, decision_id, now, rules)
-        choice = self.choose(request, read, rules, decision_id, now, escalating)
-        decision = self.decision(request, read, choice, decision_id, now, escalating)
-        self.log(decision, read.situation.context, prompt)
+        leads, leader = self.leader_of(request, decision_id, now, escalating)
+        if leader is not None:
+            return self.follow(request, read, leader, decision_id, now, rules)
+        try:
+            choice = self.choose(request, read, rules, decision_id, now, escalating)
+            decision = self.decision(request, read, choice, decision_id, now, escalating)
+            self.log(decision, read.situation.context, prompt)
+        except BaseException:
+            if leads:  # identical requests must not wait for a decision that will never be
+                with best_effort("withdrawing the claim of a request refused"):
+                    self.core.in_flight.withdraw(decision_id)
+            raise
         return decision
 
     # read
@@ -190,6 +204,53 @@ class RoutePath:
         )
         self.core.decision_log.record_decision(decision, situation.context)
         self.observe(decision)
+        return decision
+
+    # in flight
+
+    def leader_of(self, request: RouteRequest, decision_id: str, now: float,
+                  escalating: Decision | None) -> tuple[bool, Decision | None]:
+        """Whether this request leads its identical requests in flight, and the leader's decision when
+        it follows one (for the tenant's dedup_seconds; never a request that wants a fresh answer). A
+        leader claimed but not logged yet is waited for; one that never gets logged (its replica died
+        choosing) is not followed, and this request is routed alone."""
+        window = self.core.settings.tenant(request.tenant_id).dedup_seconds
+        if not window or request.bypass_cache or escalating:
+            return False, None
+        claim = self.core.in_flight.claim(request.tenant_id, request.prompt_key, decision_id, now, now + window)
+        if claim.decision_id == decision_id:
+            return True, None
+        if claim.answered:
+            return False, None
+        deadline = time.monotonic() + LEADER_LOGGED_SECONDS
+        while True:
+            found = self.core.decision_log.decisions([claim.decision_id]).get(claim.decision_id)
+            if found is not None or time.monotonic() > deadline:
+                # A leader whose model was retired since is not followed either.
+                return False, found[0] if found and found[0].model in self.core.registry else None
+            time.sleep(0.005)
+
+    def follow(self, request: RouteRequest, read: Read, leader: Decision, decision_id: str, now: float,
+               rules: Outcome) -> Decision:
+        """A decision of its own kind: the leader's model with its cost reserved (should the leader fail
+        it, the follower calls the model itself), nothing for the policy to choose."""
+        core, context = self.core, read.situation.context
+        model = core.registry[leader.model]
+        cost = model.cost(context.input_tokens, context.output_tokens)
+        overdraft = read.security and core.settings.tenant(request.tenant_id).security_overdraft
+        if not core.budgets.reserve(decision_id, request.tenant_id, request.metadata, cost, now, overdraft=overdraft):
+            raise ResourceExhausted(f"budget: tenant {request.tenant_id!r} has no room for this call, which "
+                                    f"follows decision {leader.decision_id!r}")
+        decision = self.new_decision(
+            request, read.situation, read.security, model.id, model.provider, decision_id, now, probability=1.0,
+            reason=Reason.DUPLICATE, estimated_cost_usd=cost, probabilities=(), fallbacks=leader.fallbacks,
+            candidates=(model.id,), duplicate_of=leader.decision_id,
+            rule_matches=matches(rules, {rules.cost_weight_rule} - {""}),
+            plan=tuple((step, core.registry[step].provider) for step in model.steps),
+        )
+        decision = replace(decision, security_source=read.security_source,
+                           security_probability=read.reading.classification.security_probability)
+        self.log(decision, context, None)
         return decision
 
     # choose
@@ -286,6 +347,7 @@ class RoutePath:
             metadata=request.metadata,
             baseline_cost_usd=self.core.baseline_cost(context.input_tokens, context.output_tokens),
             quality_bar=self.core.settings.tenant(request.tenant_id).escalate_below,
+            prompt_key=request.prompt_key,
             **outcome,
         )
 

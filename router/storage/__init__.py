@@ -218,6 +218,38 @@ class BudgetCounters(Protocol):
 
 
 @dataclass(frozen=True)
+class Claim:
+    """The decision leading a request in flight, which identical requests follow, and its answer once given."""
+
+    decision_id: str
+    expires_at: float  # the claim lapses then, answered or not
+    answered: bool = False  # the leader's feedback came in: identical requests no longer follow it
+    answer: str | None = None  # what its followers are served; None once answered: the leader failed them
+
+
+class InFlight(Protocol):
+    """Identical requests in flight: per tenant and request key, at most one live unanswered claim,
+    the first request's; the others follow its decision. Each call is atomic, also across every replica
+    sharing the store (PostgreSQL), so concurrent identical requests elect one leader. Beside SQLite it
+    is kept in memory (in_flight.py): one process routes for a data directory."""
+
+    def claim(self, tenant_id: str, key: str, decision_id: str, now: float, expires_at: float) -> Claim:
+        """`decision_id`'s new claim when no unanswered one lives at `now`, else the one that does."""
+
+    def withdraw(self, decision_id: str) -> None: ...  # the leader was refused before it was logged
+
+    def finish(self, decision_id: str, answer: str | None, expires_at: float) -> bool:
+        """The leader's feedback came: its followers are served `answer` (None: they call the model
+        themselves) until `expires_at`. False when `decision_id` holds no claim."""
+
+    def claim_of(self, decision_id: str, now: float) -> Claim | None: ...  # the leader's, unless it lapsed
+
+    def forget_expired(self, now: float) -> int: ...  # lapsed claims dropped; how many
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
 class Storage:
     """Every store the service keeps its state in, from one backend."""
 
@@ -227,6 +259,7 @@ class Storage:
     budgets: TenantDocuments
     models: TenantDocuments  # the models admins put or retired at run time, under DEPLOYMENT
     budget_counters: BudgetCounters
+    in_flight: InFlight
 
 
 # The decision log's refusals, worded once for every backend.

@@ -8,6 +8,7 @@ from pathlib import Path
 from router.config import Settings
 from router.domain.errors import CannotStart
 from router.storage import BUDGETS, MODELS, RULES, Storage
+from router.storage.in_flight import MemoryInFlight
 from router.storage.memory import MemoryBudgetCounters, memory_storage
 from router.storage.sqlite.cache_entries import CacheStore
 from router.storage.sqlite.decisions import SQLiteDecisionLog
@@ -56,6 +57,7 @@ def _sqlite_storage(settings: Settings) -> Storage:
         budgets = opened.enter_context(closing(SQLiteDocuments(data_dir / "budgets.sqlite", BUDGETS)))
         models = SQLiteDocuments(data_dir / "models.sqlite", MODELS)
         opened.pop_all()
-    # No file for the budget counters: one process uses these files, and at start its log rebuilds them.
+    # No file for the budget counters: one process uses these files, and at start its log rebuilds them;
+    # nor for the claims of requests in flight, whose followers wait on this process.
     return Storage(decisions=decisions, cache=cache, rules=rules, budgets=budgets, models=models,
-                   budget_counters=MemoryBudgetCounters())
+                   budget_counters=MemoryBudgetCounters(), in_flight=MemoryInFlight())

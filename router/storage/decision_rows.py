@@ -23,7 +23,7 @@ _DECISION_FIELDS = [
     "category", "security", "complexity", "cost_weight", "input_tokens", "output_tokens",
     "estimated_cost_usd", "candidates", "probabilities", "fallbacks", "metadata", "embedding",
     "cache_entry_id", "cache_similarity", "cost_saved_usd", "baseline_cost_usd", "rule_id", "budget_mode",
-    "escalated_from", "security_source", "security_probability",
+    "escalated_from", "security_source", "security_probability", "prompt_key", "duplicate_of",
 ]
 DECISION_COLUMNS = ", ".join(f"d.{c}" for c in _DECISION_FIELDS)
 # A log written before a column existed reads it as its neutral value.
@@ -41,7 +41,8 @@ LEDGER_COLUMNS = ", ".join([
     # value: PostgreSQL's comparisons are booleans, which a CASE cannot mix with the integer flag.
     "CASE WHEN f.decision_id IS NOT NULL THEN COALESCE(f.expired, 0) WHEN d.expired_at IS NOT NULL THEN 1 ELSE 0 END",
     "COALESCE(f.not_called, 0)", "COALESCE(f.latency_ms, 0.0)", "f.time_to_first_token_ms",
-    "COALESCE(d.security_source, '')", "COALESCE(f.overrun_usd, 0.0)",
+    "COALESCE(d.security_source, '')", "COALESCE(f.overrun_usd, 0.0)", "COALESCE(d.prompt_key, '')",
+    "COALESCE(d.duplicate_of, '')",
 ])
 
 
@@ -67,7 +68,8 @@ def replayed(row: tuple) -> tuple[int, Decision, Context, FeedbackRecord]:
 def ledger_entry(row: tuple) -> LedgerEntry:
     (decision_id, tenant_id, created_at, metadata, model, category, security, reason, rule_id, budget_mode,
      estimated, cache_hit, settled_at, input_tokens, output_tokens, cost, baseline, cache_saved, quality, error,
-     expired, not_called, latency_ms, time_to_first_token_ms, security_source, overrun_usd) = row
+     expired, not_called, latency_ms, time_to_first_token_ms, security_source, overrun_usd, prompt_key,
+     duplicate_of) = row
     who = json.loads(metadata)
     return LedgerEntry(
         decision_id=decision_id, tenant_id=tenant_id, created_at=created_at, team=who["team"],
@@ -77,7 +79,7 @@ def ledger_entry(row: tuple) -> LedgerEntry:
         input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline,
         cache_saved_usd=cache_saved, quality=quality, error=bool(error), expired=bool(expired),
         not_called=bool(not_called), latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
-        security_source=security_source, overrun_usd=overrun_usd,
+        security_source=security_source, overrun_usd=overrun_usd, prompt_key=prompt_key, duplicate_of=duplicate_of,
     )
 
 
@@ -112,6 +114,8 @@ def decision_row(decision: Decision, context: Context) -> dict:
         "escalated_from": decision.escalated_from,
         "security_source": decision.security_source,
         "security_probability": decision.security_probability,
+        "prompt_key": decision.prompt_key,
+        "duplicate_of": decision.duplicate_of,
         "awaiting_feedback": 1,
     }
 
@@ -145,6 +149,8 @@ def decision_from_row(row: tuple) -> tuple[Decision, Context]:
         escalated_from=values["escalated_from"] or "",
         security_source=values["security_source"] or "",
         security_probability=values["security_probability"] or 0.0,
+        prompt_key=values["prompt_key"] or "",
+        duplicate_of=values["duplicate_of"] or "",
     )
     context = Context(
         embedding=np.frombuffer(values["embedding"], dtype=np.float32),

@@ -29,12 +29,13 @@ from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
 from router.storage import (BUDGETS, MODELS, RULES, Count, CounterKey, DecisionLookup, Document, DocumentKind, Hold,
                             RuleCount, Storage, already_answered, documents_by_tenant, not_in_log)
+from router.storage.in_flight import MemoryInFlight
 
 
 def memory_storage(cache_enabled: bool) -> Storage:
     return Storage(decisions=MemoryDecisionLog(), cache=MemoryCacheEntries() if cache_enabled else None,
                    rules=MemoryDocuments(RULES), budgets=MemoryDocuments(BUDGETS), models=MemoryDocuments(MODELS),
-                   budget_counters=MemoryBudgetCounters())
+                   budget_counters=MemoryBudgetCounters(), in_flight=MemoryInFlight())
 
 
 @dataclass
@@ -174,7 +175,8 @@ def _ledger_entry(logged: _Logged) -> LedgerEntry:
         project=d.metadata.project, feature=d.metadata.feature, user=d.metadata.user, model=d.model,
         category=d.category, security=d.security, reason=d.reason, rule_id=d.rule_id, budget_mode=d.budget_mode,
         estimated_cost_usd=d.estimated_cost_usd, cache_hit=d.cache is not None,
-        cache_saved_usd=d.cache.cost_saved_usd if d.cache else 0.0, security_source=d.security_source, **outcome,
+        cache_saved_usd=d.cache.cost_saved_usd if d.cache else 0.0, security_source=d.security_source,
+        prompt_key=d.prompt_key, duplicate_of=d.duplicate_of, **outcome,
     )
 
 

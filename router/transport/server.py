@@ -83,6 +83,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             return router_pb2.FeedbackBatchResponse(
                 outcomes=[_outcome_to_pb(o, router_pb2.FeedbackOutcome, wire.feedback_record_to_pb) for o in outcomes])
 
+    def LeaderAnswer(self, request, context):
+        with _status_from_errors(context, self.storage_failed):
+            tenant = self._caller(context).tenant  # as Feedback: the decision must be the caller's tenant's
+            return wire.leader_answer_to_pb(self.service.leader_answer(request.decision_id, tenant))
+
     def InvalidateCache(self, request, context):
         with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id, admin=True)

@@ -16,11 +16,13 @@ from router.domain.registry import ModelSpec, Registry
 from router.domain.types import (BudgetMode, ChatMessage, Constraints, Decision, FeedbackRecord, FeedbackRequest,
                                  LedgerEntry, Metadata, Reason, RouteRequest)
 from router.generated import router_pb2 as pb
+from router.service.duplicates import LeaderAnswer
 from router.service.report import Figures, Stats
 
 # The enums' value names are the domain's words (see the .proto), so one vocabulary holds everywhere.
 _REASONS = {reason: pb.Reason.Value(reason) for reason in (
-    Reason.SAFETY_FLOOR, Reason.RULE, Reason.BANDIT, Reason.ONLY_MODEL_ALLOWED, Reason.CACHE_HIT, Reason.ESCALATION)}
+    Reason.SAFETY_FLOOR, Reason.RULE, Reason.BANDIT, Reason.ONLY_MODEL_ALLOWED, Reason.CACHE_HIT, Reason.ESCALATION,
+    Reason.DUPLICATE)}
 _REASON_NAMES = {code: name for name, code in _REASONS.items()}
 PLAN_ROLES = ("draft", "review")
 
@@ -110,6 +112,7 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         quality_bar=decision.quality_bar,
         security_probability=decision.security_probability,
         security_source=decision.security_source,
+        duplicate_of=decision.duplicate_of,
         plan=[pb.PlanStep(role=role, model=model, provider=provider)
               for role, (model, provider) in zip(PLAN_ROLES, decision.plan)],
     )
@@ -142,6 +145,7 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "plan": [{"role": s.role, "model": s.model, "provider": s.provider} for s in message.plan],
         "security_probability": message.security_probability,
         "security_source": message.security_source,
+        "duplicate_of": message.duplicate_of,
     }
 
 
@@ -285,7 +289,18 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
         errors=f.errors, economy=f.economy, overdrafts=f.overdrafts, rule_shaped=f.rule_shaped,
         model_mix=f.model_mix, expired=f.expired, escalations=f.escalations, escalation_rate=f.escalation_rate,
         security_flags=f.security_flags, overruns=f.overruns, overrun_usd=f.overrun_usd,
+        deduplicated=f.deduplicated, dedup_saved_usd=f.dedup_saved_usd,
     )
+
+
+def leader_answer_to_pb(answer: LeaderAnswer) -> pb.LeaderAnswerResponse:
+    return pb.LeaderAnswerResponse(state=pb.LeaderState.Value(answer.state), leader_decision_id=answer.leader_id,
+                                   answer=answer.answer)
+
+
+def leader_answer_to_dict(message: pb.LeaderAnswerResponse) -> dict:
+    return {"state": pb.LeaderState.Name(message.state), "leader_decision_id": message.leader_decision_id,
+            "answer": message.answer}
 
 
 def ledger_entry_to_pb(entry: LedgerEntry) -> pb.LedgerEntry:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import openai
@@ -32,9 +33,15 @@ ANOTHER_QUESTION = [{"role": "user", "content": "Name three sorting algorithms a
 OPENAI_MODELS = ("gpt-4o-mini", "gpt-4o", "o1")
 
 
+DEDUP_TENANT = "twins"  # its identical requests in flight follow the first
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with ServerProcess(tmp_path_factory.mktemp("sdk") / "data") as running:
+    place = tmp_path_factory.mktemp("sdk")
+    config = place / "config.yaml"
+    config.write_text(f"tenants:\n  {DEDUP_TENANT}:\n    dedup_seconds: 60\n")
+    with ServerProcess(place / "data", config) as running:
         yield running
 
 
@@ -260,3 +267,49 @@ def test_a_call_given_up_on_closes_its_decision_at_no_cost(server, router, provi
     [entry] = ledger(router, "sdk-give-up").values()
     assert entry["not_called"] and entry["cost_usd"] == 0.0 and entry["settled_unix"] > 0
     assert router.stats("sdk-give-up")["total"]["spend_usd"] == 0.0
+
+
+def test_identical_calls_in_flight_reach_the_provider_once_and_both_get_its_answer(router, providers):
+    """Two threads ask the same question while the model is slow: the second call's decision follows the
+    first's, and its wrapper waits for that answer instead of paying for the same call."""
+    providers.behaviour.update({m: "slow" for m in OPENAI_MODELS[:2]})
+    wrapped = wrap_openai(openai_client(providers), router, DEDUP_TENANT, models=OPENAI_MODELS[:2],
+                          quality=lambda *_: 0.9)
+    question = [{"role": "user", "content": "Explain what a write-ahead log is for, in two sentences."}]
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(wrapped.chat.completions.create, model="gpt-4o", messages=question)
+        time.sleep(1.0)  # well inside the first call's three slow seconds
+        second = pool.submit(wrapped.chat.completions.create, model="gpt-4o", messages=question)
+        responses = [first.result(), second.result()]
+    assert len(providers.calls) == 1
+    assert isinstance(responses[1], ChatCompletion)
+    assert [r.choices[0].message.content for r in responses] == [answer_text(providers.models_called()[0])] * 2
+    assert responses[1].routing["duplicate_of"] == responses[0].routing["decision_id"]
+    assert responses[1].routing["served_by_leader"] and not responses[0].routing.get("served_by_leader")
+    entries = ledger(router, DEDUP_TENANT, wrapped)
+    follower = entries[responses[1].routing["decision_id"]]
+    assert follower["duplicate_of"] == responses[0].routing["decision_id"] and follower["not_called"]
+    assert router.stats(DEDUP_TENANT)["total"]["deduplicated"] == 1
+
+
+def test_an_async_stream_that_follows_an_identical_call_streams_its_answer(server, providers):
+    providers.behaviour.update({m: "slow" for m in OPENAI_MODELS[:2]})
+    question = [{"role": "user", "content": "What does fsync guarantee, in one sentence?"}]
+
+    async def both() -> list[tuple[str, dict]]:
+        async with AsyncRouterClient(server.addr, api_key=server.dev_key) as router:
+            wrapped = wrap_async_openai(AsyncOpenAI(base_url=providers.openai_url, api_key="test", max_retries=0),
+                                        router, DEDUP_TENANT, models=OPENAI_MODELS[:2], quality=lambda *_: 0.9)
+
+            async def streamed_text() -> tuple[str, dict]:
+                stream = await wrapped.chat.completions.create(model="gpt-4o", messages=question, stream=True)
+                text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+                return text, stream.routing
+
+            first = asyncio.create_task(streamed_text())
+            await asyncio.sleep(1.0)  # well inside the first call's three slow seconds
+            return await asyncio.gather(first, streamed_text())
+
+    (text_a, routing_a), (text_b, routing_b) = asyncio.run(both())
+    assert len(providers.calls) == 1 and text_a == text_b == answer_text(providers.models_called()[0])
+    assert routing_b["duplicate_of"] == routing_a["decision_id"] and routing_b["served_by_leader"]

@@ -185,7 +185,23 @@ CREATE TABLE budget_reservations (
 CREATE INDEX budget_reservations_by_expiry ON budget_reservations (expires_at);
 """
 
-MIGRATIONS = [_DECISION_LOG + _CACHE + _DOCUMENTS, _ALERTS_ONCE, _BUDGET_COUNTERS]
+# Version 4: identical requests in flight (in_flight.py). A decision keeps its request's key and the
+# leader it followed; a claim is the leader's, and at most one unanswered claim per tenant and key.
+_IN_FLIGHT = """
+ALTER TABLE decisions ADD COLUMN prompt_key TEXT, ADD COLUMN duplicate_of TEXT;
+CREATE TABLE in_flight (
+    decision_id TEXT PRIMARY KEY,  -- the leader
+    tenant_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    answered INTEGER NOT NULL,  -- 1: the leader's feedback came in
+    answer TEXT  -- what its followers are served (NULL: they call the model themselves)
+);
+CREATE UNIQUE INDEX in_flight_one_leader ON in_flight (tenant_id, key) WHERE answered = 0;
+CREATE INDEX in_flight_by_expiry ON in_flight (expires_at);
+"""
+
+MIGRATIONS = [_DECISION_LOG + _CACHE + _DOCUMENTS, _ALERTS_ONCE, _BUDGET_COUNTERS, _IN_FLIGHT]
 
 
 def migrate(connection: psycopg.Connection, shown: str) -> None:

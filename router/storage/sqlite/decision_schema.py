@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     expired_at REAL,
     escalated_from TEXT,  -- the decision this one escalates
     security_source TEXT,  -- why it is a security task: hint, rule, detector
-    security_probability REAL
+    security_probability REAL,
+    prompt_key TEXT,  -- a digest of tenant and conversation: identical requests share it
+    duplicate_of TEXT  -- the decision in flight for the same request that this one followed
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant_time ON decisions (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -93,7 +95,8 @@ _LATER_COLUMNS = {
     "decisions": {"cache_entry_id": "INTEGER", "cache_similarity": "REAL", "cost_saved_usd": "REAL",
                   "baseline_cost_usd": "REAL", "rule_id": "TEXT", "budget_mode": "TEXT",
                   "awaiting_feedback": "INTEGER", "expired_at": "REAL", "escalated_from": "TEXT",
-                  "security_source": "TEXT", "security_probability": "REAL"},
+                  "security_source": "TEXT", "security_probability": "REAL", "prompt_key": "TEXT",
+                  "duplicate_of": "TEXT"},
     "feedback": {"baseline_cost_usd": "REAL", "expired": "INTEGER", "not_called": "INTEGER",
                  "time_to_first_token_ms": "REAL", "overrun_usd": "REAL"},
 }
