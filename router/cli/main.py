@@ -1,5 +1,5 @@
 """The `banditroute` command: its global options, logging and exit codes. Its commands are in this
-package's modules (serving, decisions, admin, reports, security); the simulator adds the demo and the
+package's modules (serving, decisions, admin, reports, advice, security); the simulator adds the demo and the
 benchmarks (simulator/commands.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import sys
 from importlib.metadata import entry_points
 
-from router.cli import admin, decisions, reports, security, serving
+from router.cli import admin, advice, decisions, reports, security, serving
 from router.cli.remote import export_tls_options
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,7 +73,7 @@ def configure_logging(level: str, form: str) -> None:
 
 
 COMMANDS_GROUP = "banditroute.commands"
-BENCH_MODULES = {"mlflow", "matplotlib", "pandas", "pyarrow", "threadpoolctl"}  # the [bench] extra
+BENCH_MODULES = {"mlflow", "matplotlib", "pyarrow"}  # the [bench] extra (pandas comes with statsmodels)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", help="API key for the calls to a server (default $BANDITROUTE_API_KEY; a "
                         "server with no keys configured prints its dev key and keeps it in <data-dir>/dev-api-key)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (serving, decisions, admin, reports, security):
+    for module in (serving, decisions, admin, reports, advice, security):
         module.add_commands(commands)
     # The benchmarks (demo, simulate, replay, ...) live in the simulator, which depends on the router and
     # not the other way round: it registers its commands under this entry-point group (pyproject.toml).
