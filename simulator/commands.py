@@ -22,6 +22,7 @@ def add_commands(commands) -> None:
     _add_ope_study(commands)
     _add_replicas(commands)
     _add_dedup_eval(commands)
+    _add_forecast_backtest(commands)
 
 
 def _add_demo(commands) -> None:
@@ -337,4 +338,27 @@ def _dedup_eval(args) -> int:
     if not 0 <= args.burst_share <= 1 or args.burst_size < 1 or args.prompts < 1:
         raise SystemExit("dedup-eval: --burst-share is in [0, 1], --burst-size and --prompts at least 1")
     run_dedup_eval(args.prompts, args.burst_share, args.burst_size, args.seed, args.json)
+    return 0
+
+
+def _add_forecast_backtest(commands) -> None:
+    p = commands.add_parser("forecast-backtest", help="the spend forecast's error against naive forecasts",
+                            description="Forecast daily spend (statsmodels' ETS, as stats --forecast does) from "
+                            "rolling origins of two series with a trend and a weekly cycle (a synthetic one, and "
+                            "one priced from the simulator's traffic), and compare its MAPE and interval coverage "
+                            "with the same weekday last week and with the last day.")
+    p.add_argument("--days", type=int, default=120, help="days in each series (default 120)")
+    p.add_argument("--horizon", type=int, default=7, help="days forecast from each origin (default 7)")
+    p.add_argument("--origins", type=int, default=12, help="forecast origins, the last ones of the series (default 12)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the series (default 1)")
+    p.add_argument("--json", type=Path, default=Path("runs/forecast-backtest.json"), help="where to write the results")
+    p.add_argument("--plot", type=Path, default=Path("runs/forecast-backtest.png"),
+                   help="a PNG of the traffic series' last forecast against what happened")
+    p.set_defaults(run=_forecast_backtest)
+
+
+def _forecast_backtest(args) -> int:
+    from simulator.forecast_backtest import run_backtest
+
+    run_backtest(args.days, args.horizon, args.origins, args.seed, args.json, args.plot)
     return 0

@@ -24,14 +24,19 @@ def _add_stats(commands) -> None:
                             "calling the premium model, its model mix, cache hits, mean quality, budget modes, "
                             "budgets now and spend alerts; optionally grouped by an attribution field.")
     add_service_and_tenant(p)
-    _add_window(p, default_since="24h")
+    add_window(p, default_since="24h")
     p.add_argument("--group-by", default="", choices=GROUP_FIELDS, metavar="FIELD",
                    help=f"also give the figures per value of one of: {', '.join(GROUP_FIELDS)}")
+    p.add_argument("--forecast", type=int, nargs="?", const=7, default=0, metavar="DAYS",
+                   help="also forecast daily spend DAYS ahead (default 7) for the tenant and each team, with budgets "
+                   "forecast to run out before their period ends")
+    p.add_argument("--plot", type=Path, metavar="PNG", help="with --forecast: draw the tenant's history and forecast "
+                   "into this PNG (needs matplotlib, the bench extra)")
     p.add_argument("--json", action="store_true", help="print the full answer as JSON instead of a report")
     p.set_defaults(run=_stats)
 
 
-def _add_window(p, default_since: str) -> None:
+def add_window(p, default_since: str) -> None:
     p.add_argument("--since", default=default_since, type=_moment, help="from this moment: an ISO date or time "
                    f"(UTC unless it says), 'now', or an age like 30m, 24h, 7d (default {default_since})")
     p.add_argument("--until", default="now", type=_moment, help="up to this moment, same forms (default now)")
@@ -56,12 +61,18 @@ def _moment(text: str) -> float:
 
 
 def _stats(args) -> int:
-    from router.cli.text import stats_report
+    from router.cli.text import plot_stats_forecast, stats_report
 
-    if args.json:
-        return call_server(args.addr, lambda c: as_printed(c.stats(args.tenant, args.since, args.until, args.group_by)))
-    return call_server(args.addr, lambda c: stats_report(args.tenant, c.stats(args.tenant, args.since, args.until,
-                                                                               args.group_by)), as_json=False)
+    if args.plot and not args.forecast:
+        raise SystemExit("stats: --plot draws the forecast: give --forecast too")
+
+    def report(client) -> str:
+        stats = client.stats(args.tenant, args.since, args.until, args.group_by, args.forecast)
+        if args.plot:
+            plot_stats_forecast(args.tenant, stats["forecasts"][0], args.plot)
+        return as_printed(stats) if args.json else stats_report(args.tenant, stats)
+
+    return call_server(args.addr, report, as_json=args.json)
 
 
 def _add_export(commands) -> None:
@@ -72,7 +83,7 @@ def _add_export(commands) -> None:
     add_service_and_tenant(p)
     p.add_argument("--format", choices=["json", "csv"], default="json", help="output format (default json)")
     p.add_argument("--out", type=Path, help="write here instead of stdout")
-    _add_window(p, default_since="30d")
+    add_window(p, default_since="30d")
     p.set_defaults(run=_export)
 
 
@@ -99,7 +110,7 @@ def _add_logs(commands) -> None:
         "of each, the chosen model and its probability, and the outcome (quality, cost, normalised cost, "
         "reward). Cache answers are left out: nothing was chosen.")
     export.add_argument("--data-dir", type=Path, default=Path("data"), help="the service's data dir (default ./data)")
-    _add_window(export, default_since="30d")
+    add_window(export, default_since="30d")
     out = export.add_mutually_exclusive_group(required=True)
     out.add_argument("--json", type=Path, metavar="OUT", help="write JSON records here")
     out.add_argument("--parquet", type=Path, metavar="OUT", help="write Parquet here")

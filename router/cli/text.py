@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TextIO
 
 from router.generated import router_pb2 as pb
@@ -41,11 +42,57 @@ def stats_report(tenant_id: str, stats: dict) -> str:
         lines += [f"  {_when(a['hour_start_unix'])} {tenant_id}{'/team=' + a['team'] if a['team'] else ''}: "
                   f"${a['spend_usd']:.2f} in the hour against a usual ${a['expected_usd']:.2f} "
                   f"(robust z {a['z']:.1f})" for a in stats["alerts"]]
+    lines += _waste_lines(stats["waste"])
+    lines += _forecast_lines(tenant_id, stats["forecasts"])
     if stats["groups"]:
         lines.append(f"by {stats['group_by']}:")
         lines.append(f"  {'':20}{'calls':>8}{'spend $':>12}{'saved':>9}{'cache':>8}{'quality':>9}{'economy':>9}")
         lines += [_group_line(g["value"], g["figures"]) for g in stats["groups"]]
     return "\n".join(lines)
+
+
+def _waste_lines(w: dict) -> list[str]:
+    if not (w["storm_calls"] or w["timeout_calls"] or w["abandoned_calls"]):
+        return []
+    lines = [f"waste ${w['wasted_usd']:.4f}: {w['storm_calls']} calls in {len(w['storms'])} retry storms "
+             f"(${w['storm_wasted_usd']:.4f}), {w['timeout_calls']} timed-out calls unused "
+             f"(${w['timeout_wasted_usd']:.4f}), {w['abandoned_calls']} decisions never answered "
+             f"(${w['abandoned_usd']:.4f} estimated)"]
+    lines += [f"  {s['trigger']} storm of {s['caller']}: {s['calls']} calls from {_when(s['first_unix'])}, "
+              f"${s['wasted_usd']:.4f} wasted (e.g. {s['sample_decision_ids'][0]})" for s in w["storms"][:5]]
+    lines += [f"  timeouts {g['team'] or '-'}/{g['feature'] or '-'} on {g['model']}: {g['timeouts']} of "
+              f"{g['answered']}, ${g['wasted_usd']:.4f}" for g in w["timeouts"][:5]]
+    lines += [f"  never answered {g['team'] or '-'}/{g['feature'] or '-'}: {g['abandoned']} of {g['decisions']} "
+              f"decisions (${g['cost_usd']:.4f})" for g in w["abandoned"][:5]]
+    return lines
+
+
+def _forecast_lines(tenant_id: str, forecasts: list[dict]) -> list[str]:
+    lines = []
+    for f in forecasts:
+        scope = f"{tenant_id}/team={f['team']}" if f["team"] else tenant_id
+        if not f["days"]:
+            lines.append(f"forecast {scope}: no history yet")
+            continue
+        mean, low, high = (sum(d[k] for d in f["days"]) for k in ("mean_usd", "low_usd", "high_usd"))
+        lines.append(f"forecast {scope}: ${mean:.4f} over the next {len(f['days'])} days "
+                     f"({f['level']:.0%} of days within their interval; ${low:.4f}–${high:.4f} summed), "
+                     f"{f['method']} on {f['history_days']} days")
+        lines += [f"  {r['period']} budget {r['scope']} (${r['limit_usd']:.2f}, ${r['used_usd']:.4f} used) "
+                  + (f"runs out {_when(r['runs_out_unix'])}" if r["runs_out_unix"] else "should last the period")
+                  + f", may run out {_when(r['may_run_out_unix'])}" for r in f["runouts"]]
+    return lines
+
+
+def plot_stats_forecast(tenant_id: str, f: dict, path: Path) -> Path:
+    """A PNG of one scope's spend history and forecast, as a Stats answer's SpendForecast gives them."""
+    from router.advice.forecast import DailySeries, Forecast, ForecastDay, plot_forecast
+
+    history = DailySeries(f["history_start_unix"], tuple(f["history_usd"]), f["today_usd"])
+    days = tuple(ForecastDay(d["day_start_unix"], d["mean_usd"], d["low_usd"], d["high_usd"]) for d in f["days"])
+    predicted = Forecast(days, f["method"], f["history_days"], f["level"])
+    scope = f"{tenant_id}/team={f['team']}" if f["team"] else tenant_id
+    return plot_forecast(history, predicted, path, f"daily spend of {scope}: history and forecast ({f['method']})")
 
 
 def _group_line(value: str, f: dict) -> str:

@@ -205,6 +205,22 @@ class RouterClient:
         response = self._stub.FeedbackBatch(_feedback_batch_to_pb(requests), timeout=self.timeout)
         return _outcomes_to_dicts(response, wire.message_to_dict)
 
+    def recommendations(self, tenant_id: str, since: float = 0.0, until: float = 0.0,
+                        include_dismissed: bool = False) -> list[dict]:
+        """The cost advisor's recommendations for a window of the tenant's ledger (0, 0: the last 30 days)."""
+        request = router_pb2.RecommendationsRequest(tenant_id=tenant_id, since_unix=since, until_unix=until,
+                                                    include_dismissed=include_dismissed)
+        response = self._stub.Recommendations(request, timeout=self.timeout)
+        return [wire.message_to_dict(r) for r in response.recommendations]
+
+    def decide_recommendation(self, tenant_id: str, recommendation_id: str, action: str,
+                              ab_share: float | None = None, since: float = 0.0, until: float = 0.0) -> dict:
+        """Apply (with an A/B share), dismiss or roll back a recommendation; it as it now stands."""
+        request = router_pb2.DecideRecommendationRequest(
+            tenant_id=tenant_id, recommendation_id=recommendation_id, action=action, ab_share=ab_share,
+            since_unix=since, until_unix=until)
+        return wire.message_to_dict(self._stub.DecideRecommendation(request, timeout=self.timeout))
+
     def leader_answer(self, decision_id: str) -> dict:
         """What became of the decision `decision_id` follows: state (waiting, answered, call_yourself),
         leader_decision_id, answer."""
@@ -256,9 +272,12 @@ class RouterClient:
     def retire_model(self, model_id: str) -> None:
         self._stub.RetireModel(router_pb2.RetireModelRequest(model_id=model_id), timeout=self.timeout)
 
-    def stats(self, tenant_id: str, since: float = 0.0, until: float = 0.0, group_by: str = "") -> dict:
-        """A StatsResponse: total (a Figures), group_by, groups, alerts and budgets."""
-        request = router_pb2.StatsRequest(tenant_id=tenant_id, since_unix=since, until_unix=until, group_by=group_by)
+    def stats(self, tenant_id: str, since: float = 0.0, until: float = 0.0, group_by: str = "",
+              forecast_days: int = 0) -> dict:
+        """A StatsResponse: total (a Figures), group_by, groups, alerts, budgets, waste, and with
+        `forecast_days` the spend forecasts."""
+        request = router_pb2.StatsRequest(tenant_id=tenant_id, since_unix=since, until_unix=until, group_by=group_by,
+                                          forecast_days=forecast_days)
         return wire.message_to_dict(self._stub.Stats(request, timeout=self.timeout))
 
     def export_ledger(self, tenant_id: str, since: float = 0.0, until: float = 0.0) -> Iterator[dict]:

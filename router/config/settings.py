@@ -106,6 +106,10 @@ class TenantSettings(Strict):
         None, ge=0, le=1, description="a decision with no feedback after feedback_wait_hours is learned with this "
         "quality; unset: it is only marked expired"
     )
+    timeout_ms: float | None = Field(
+        None, gt=0, description="a call slower than this (its fed-back latency_ms) whose answer went unused (an "
+        "error, or rated 0) is counted as waste in stats; unset: no timeout analysis"
+    )
     dedup_seconds: float = Field(
         0, ge=0, le=86400, description="an identical request (same conversation and options) arriving while a "
         "first one is unanswered, for up to this long, follows it: RouteResponse.duplicate_of names the first, "

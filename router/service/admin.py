@@ -15,9 +15,11 @@ from router.domain.model_documents import model_document, with_document, without
 from router.domain.registry import ModelSpec, Registry
 from router.domain.rules import Rule
 from router.domain.types import LedgerEntry
+from router.service.advisor import MAX_FORECAST_DAYS, spend_forecasts, waste_in
 from router.service.core import Core
 from router.service.report import Stats, figures, grouped
-from router.service.validation import validate_group_by, validate_report, validate_rule_id, validate_tenant_id
+from router.service.validation import (validate_forecast_days, validate_group_by, validate_report, validate_rule_id,
+                                       validate_tenant_id)
 from router.storage import DEPLOYMENT, TENANT_BUDGETS, Document
 
 log = logging.getLogger(__name__)
@@ -33,17 +35,22 @@ class Admin:
         self._models_taken = core.models.all().get(DEPLOYMENT, {})
         self._budgets_taken = core.budget_store.all()
 
-    def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
-        """Spend, savings and the rest over a window of a tenant's decisions, optionally grouped."""
+    def stats(self, tenant_id: str, since: float, until: float, group_by: str = "", forecast_days: int = 0) -> Stats:
+        """Spend, savings, waste and the rest over a window of a tenant's decisions, optionally grouped;
+        with `forecast_days`, the spend forecast from the ledger before `until`."""
         core = self.core
         validate_report(tenant_id, since, until, core.settings)
         validate_group_by(group_by)
+        validate_forecast_days(forecast_days, MAX_FORECAST_DAYS)
         entries = list(core.decision_log.ledger(tenant_id, since, until))
+        now = core.clock()
         return Stats(
             tenant_id=tenant_id, since=since, until=until, total=figures(entries), group_by=group_by,
             groups=grouped(entries, group_by) if group_by else {},
             alerts=core.decision_log.alerts(tenant_id, since, until),
-            budgets=core.budgets.statuses(tenant_id, core.clock()),
+            budgets=core.budgets.statuses(tenant_id, now),
+            waste=waste_in(core, tenant_id, entries, now),
+            forecasts=spend_forecasts(core, tenant_id, until, forecast_days) if forecast_days else [],
         )
 
     def ledger(self, tenant_id: str, since: float, until: float) -> Iterator[LedgerEntry]:

@@ -44,6 +44,7 @@ class Core:
     cache: SemanticCache | None
     clock: Callable[[], float]
     in_flight: InFlight  # identical requests in flight, and the leader each follows
+    advice: TenantDocuments  # what tenants decided about the cost advisor's recommendations
 
     def baseline_cost(self, input_tokens: int, output_tokens: int) -> float:
         """What always-premium, the registry's baseline model, would cost for these tokens."""

@@ -28,12 +28,15 @@ from router.service.core import Core, best_effort
 from router.service.duplicates import LeaderAnswer, answer_follower
 from router.service.feedback import FeedbackLoop, restore_spending
 from router.service.metrics import ServiceMetrics
+from router.service.recommending import decide, default_window, recommendations
 from router.service.report import Stats
 from router.service.routing import RoutePath
-from router.service.validation import refuse_invalid, validate_batch_size, validate_feedback
-from router.storage import DEPLOYMENT, TENANT_BUDGETS, BudgetCounters, DecisionLog, InFlight, TenantDocuments
+from router.service.validation import (refuse_invalid, validate_batch_size, validate_feedback, validate_report,
+                                       validate_tenant_id)
+from router.storage import ADVICE, DEPLOYMENT, TENANT_BUDGETS, BudgetCounters, DecisionLog, InFlight, TenantDocuments
 from router.storage.backends import open_storage
 from router.storage.in_flight import MemoryInFlight
+from router.storage.memory import MemoryDocuments
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class RouterService:
         cache: SemanticCache | None = None,
         budget_counters: BudgetCounters | None = None,
         in_flight: InFlight | None = None,
+        advice: TenantDocuments | None = None,
         clock: Callable[[], float] = time.time,
         rebuild_learner: bool = False,
         packaged_registry: Registry | None = None,
@@ -74,7 +78,8 @@ class RouterService:
         is rebuilt from the log, where otherwise the service refuses to start (CannotStart).
         packaged_registry: the registry file's models, before those admins put or retired (`registry`).
         budget_counters: what the budgets spent and hold (None: in this process's memory).
-        in_flight: the claims of identical requests in flight (None: in this process's memory)."""
+        in_flight: the claims of identical requests in flight (None: in this process's memory).
+        advice: the tenants' decisions about the cost advisor's recommendations (None: in memory)."""
         budgets = Budgets.from_settings(
             settings, {tenant: parse_budgets(docs[TENANT_BUDGETS].body) for tenant, docs in budget_store.all().items()},
             budget_counters)
@@ -86,7 +91,7 @@ class RouterService:
         self.core = Core(settings, registry, reader, decision_log, rules, budget_store, models, budgets,
                          SpendAnomalyDetector(a.history_hours, a.min_history_hours, a.threshold, a.min_spend_usd),
                          BanditPolicy(learner, settings.learner), ServiceMetrics(settings.metrics_max_tenants),
-                         cache, clock, in_flight or MemoryInFlight())
+                         cache, clock, in_flight or MemoryInFlight(), advice or MemoryDocuments(ADVICE))
         restore_spending(self.core)
         self.routing = RoutePath(self.core)
         self.feedback_loop = FeedbackLoop(self.core, snapshots, snapshot_seq)
@@ -136,6 +141,24 @@ class RouterService:
             outcomes[i] = outcome
         return outcomes
 
+    def recommendations(self, tenant_id: str, since: float = 0.0, until: float = 0.0,
+                        include_dismissed: bool = False) -> list[dict]:
+        """The cost advisor's recommendations for a window of the tenant's ledger (the last 30 days by
+        default), each as JSON with its status; see service/recommending.py."""
+        validate_tenant_id(tenant_id, self.settings)
+        since, until = default_window(since, until, self.clock())
+        validate_report(tenant_id, since, until, self.settings)
+        return recommendations(self.core, tenant_id, since, until, include_dismissed)
+
+    def decide_recommendation(self, tenant_id: str, recommendation_id: str, action: str,
+                              ab_share: float | None = None, since: float = 0.0, until: float = 0.0) -> dict:
+        """Apply, dismiss or roll back one recommendation; it as Recommendations now lists it."""
+        validate_tenant_id(tenant_id, self.settings)
+        since, until = default_window(since, until, self.clock())
+        validate_report(tenant_id, since, until, self.settings)
+        return decide(self.core, self.admin.put_rule, self.admin.delete_rule, tenant_id, recommendation_id, action,
+                      ab_share, since, until)
+
     def leader_answer(self, decision_id: str, tenant_id: str | None = None) -> LeaderAnswer:
         """What became of the decision that `decision_id` followed (RouteResponse.duplicate_of): its
         answer (the follower is then closed at no cost), not yet, or none: call the model yourself."""
@@ -160,8 +183,8 @@ class RouterService:
     def snapshot(self) -> None:
         self.feedback_loop.snapshot()
 
-    def stats(self, tenant_id: str, since: float, until: float, group_by: str = "") -> Stats:
-        return self.admin.stats(tenant_id, since, until, group_by)
+    def stats(self, tenant_id: str, since: float, until: float, group_by: str = "", forecast_days: int = 0) -> Stats:
+        return self.admin.stats(tenant_id, since, until, group_by, forecast_days)
 
     def ledger(self, tenant_id: str, since: float, until: float) -> Iterator[LedgerEntry]:
         return self.admin.ledger(tenant_id, since, until)
@@ -201,6 +224,7 @@ class RouterService:
         core.budgets.counters.close()
         core.models.close()
         core.in_flight.close()
+        core.advice.close()
         if core.cache is not None:
             core.cache.close()
 
@@ -233,6 +257,7 @@ def open_service(settings: Settings, reader: PromptReader, registry: Registry | 
         budget_store=storage.budgets,
         budget_counters=storage.budget_counters,
         in_flight=storage.in_flight,
+        advice=storage.advice,
         models=storage.models,
         cache=cache,
         clock=clock,

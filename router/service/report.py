@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from router.advice.waste import Waste
 from router.decide.budgets import BudgetStatus
 from router.domain.types import Alert, BudgetMode, LedgerEntry, Reason
+from router.service.advisor import ScopeForecast
 
 GROUP_FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "model", "category")
 
@@ -95,7 +97,8 @@ def grouped(entries: Iterable[LedgerEntry], by: str) -> dict[str, Figures]:
 
 @dataclass(frozen=True)
 class Stats:
-    """The Stats answer: a window of one tenant's ledger, its spend alerts, its budgets now."""
+    """The Stats answer: a window of one tenant's ledger, its spend alerts and waste, its budgets now,
+    and when asked, its spend forecast."""
 
     tenant_id: str
     since: float
@@ -105,3 +108,5 @@ class Stats:
     groups: dict[str, Figures]
     alerts: list[Alert]
     budgets: list[BudgetStatus]
+    waste: Waste
+    forecasts: list[ScopeForecast] = field(default_factory=list)  # when asked

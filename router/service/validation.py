@@ -179,6 +179,11 @@ def validate_group_by(group_by: str) -> None:
         raise InvalidArgument("group_by", f"unknown field {reprlib.repr(group_by)}; one of {', '.join(GROUP_FIELDS)}")
 
 
+def validate_forecast_days(days: int, most: int) -> None:
+    if not 0 <= days <= most:
+        raise InvalidArgument("forecast_days", f"must be 0 (no forecast) to {most} days, got {days}")
+
+
 def _check_id(field: str, value: str, limits: LimitSettings) -> None:
     """An identifier: not blank, at most max_id_chars, printable (no NUL, newline or invisible
     character that would make two ids look alike in a log or a report)."""

@@ -56,6 +56,14 @@ class DecisionLog(Protocol):
 
     def rule_count(self, tenant_id: str, rule_id: str, since: float) -> RuleCount: ...
 
+    def rule_arms(self, tenant_id: str, rule_id: str, since: float) -> dict[str, bool]:
+        """The decisions the rule matched from `since`, each with whether it acted: its A/B share's
+        treated arm (True) and the matched calls left as they were (False)."""
+
+    def feedback_of(self, tenant_id: str, since: float,
+                    until: float) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
+        """The feedback of one tenant's decisions made in [since, until), in sequence order."""
+
     def record_alert(self, alert: Alert) -> bool: ...  # False: its scope and hour has its alert already
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
@@ -125,6 +133,8 @@ RULES = DocumentKind("rules", name_column="rule_id")
 BUDGETS = DocumentKind("budgets", name_column=None)
 TENANT_BUDGETS = BUDGETS.table  # the name of a tenant's one document of budgets
 MODELS = DocumentKind("models", name_column="model_id")
+# What a tenant decided about each recommendation of the cost advisor (applied, dismissed, ...), by its id.
+ADVICE = DocumentKind("advice", name_column="recommendation_id")
 DEPLOYMENT = ""  # the tenant id the deployment's own documents (the models) are kept under
 
 
@@ -258,6 +268,7 @@ class Storage:
     rules: TenantDocuments
     budgets: TenantDocuments
     models: TenantDocuments  # the models admins put or retired at run time, under DEPLOYMENT
+    advice: TenantDocuments  # the cost advisor's recommendations a tenant applied, tested, dismissed
     budget_counters: BudgetCounters
     in_flight: InFlight
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from router.config import Settings
 from router.domain.errors import CannotStart
-from router.storage import BUDGETS, MODELS, RULES, Storage
+from router.storage import ADVICE, BUDGETS, MODELS, RULES, Storage
 from router.storage.in_flight import MemoryInFlight
 from router.storage.memory import MemoryBudgetCounters, memory_storage
 from router.storage.sqlite.cache_entries import CacheStore
@@ -55,9 +55,10 @@ def _sqlite_storage(settings: Settings) -> Storage:
             SQLiteDecisionLog(data_dir / "decisions.sqlite", settings.sqlite_synchronous)))
         rules = opened.enter_context(closing(SQLiteDocuments(data_dir / "rules.sqlite", RULES)))
         budgets = opened.enter_context(closing(SQLiteDocuments(data_dir / "budgets.sqlite", BUDGETS)))
-        models = SQLiteDocuments(data_dir / "models.sqlite", MODELS)
+        models = opened.enter_context(closing(SQLiteDocuments(data_dir / "models.sqlite", MODELS)))
+        advice = SQLiteDocuments(data_dir / "advice.sqlite", ADVICE)
         opened.pop_all()
     # No file for the budget counters: one process uses these files, and at start its log rebuilds them;
     # nor for the claims of requests in flight, whose followers wait on this process.
-    return Storage(decisions=decisions, cache=cache, rules=rules, budgets=budgets, models=models,
+    return Storage(decisions=decisions, cache=cache, rules=rules, budgets=budgets, models=models, advice=advice,
                    budget_counters=MemoryBudgetCounters(), in_flight=MemoryInFlight())

@@ -173,6 +173,10 @@ class LogQueries:
         self._ledger = (f"SELECT {LEDGER_COLUMNS} FROM decisions d LEFT JOIN feedback f USING (decision_id) "
                         f"WHERE d.created_at >= {p} AND d.created_at < {p} {{tenant}} ORDER BY d.created_at")
         self._tenant = f"AND d.tenant_id = {p}"
+        self.feedback_of = (f"SELECT {REPLAY_COLUMNS} FROM feedback f JOIN decisions d USING (decision_id) "
+                            f"WHERE d.tenant_id = {p} AND d.created_at >= {p} AND d.created_at < {p} ORDER BY f.seq")
+        self.rule_arms = (f"SELECT decision_id, applied FROM rule_matches WHERE tenant_id = {p} AND rule_id = {p} "
+                          f"AND created_at >= {p}")
         self.rule_count = ("SELECT count(*), COALESCE(sum(applied), 0), max(created_at) FROM rule_matches "
                            f"WHERE tenant_id = {p} AND rule_id = {p} AND created_at >= {p}")
         self.alerts = (f"SELECT {', '.join(ALERT_FIELDS)} FROM anomalies WHERE tenant_id = {p} "

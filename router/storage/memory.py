@@ -27,15 +27,15 @@ from router.cache.entries import Entry, Prompt, Slot, check_storable
 from router.cache.guard import profile
 from router.domain.errors import RouterError
 from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
-from router.storage import (BUDGETS, MODELS, RULES, Count, CounterKey, DecisionLookup, Document, DocumentKind, Hold,
-                            RuleCount, Storage, already_answered, documents_by_tenant, not_in_log)
+from router.storage import (ADVICE, BUDGETS, MODELS, RULES, Count, CounterKey, DecisionLookup, Document, DocumentKind,
+                            Hold, RuleCount, Storage, already_answered, documents_by_tenant, not_in_log)
 from router.storage.in_flight import MemoryInFlight
 
 
 def memory_storage(cache_enabled: bool) -> Storage:
     return Storage(decisions=MemoryDecisionLog(), cache=MemoryCacheEntries() if cache_enabled else None,
                    rules=MemoryDocuments(RULES), budgets=MemoryDocuments(BUDGETS), models=MemoryDocuments(MODELS),
-                   budget_counters=MemoryBudgetCounters(), in_flight=MemoryInFlight())
+                   advice=MemoryDocuments(ADVICE), budget_counters=MemoryBudgetCounters(), in_flight=MemoryInFlight())
 
 
 @dataclass
@@ -51,6 +51,7 @@ class _Logged:
 
 @dataclass(frozen=True)
 class _Match:
+    decision_id: str
     tenant_id: str
     rule_id: str
     applied: bool
@@ -72,13 +73,13 @@ class MemoryDecisionLog(DecisionLookup):
         with self._lock:
             self._decisions[decision.decision_id] = _Logged(_decision_as_logged(decision),
                                                             _context_as_logged(decision, context))
-            self._matches += [_Match(decision.tenant_id, m.rule_id, m.applied, decision.created_at)
-                              for m in decision.rule_matches]
+            self._matches += [_Match(decision.decision_id, decision.tenant_id, m.rule_id, m.applied,
+                                     decision.created_at) for m in decision.rule_matches]
 
     def record_rule_matches(self, decision_id: str, tenant_id: str, matches: tuple[RuleMatch, ...],
                             at: float) -> None:
         with self._lock:
-            self._matches += [_Match(tenant_id, m.rule_id, m.applied, at) for m in matches]
+            self._matches += [_Match(decision_id, tenant_id, m.rule_id, m.applied, at) for m in matches]
 
     def decisions(self, decision_ids: list[str]) -> dict[str, tuple[Decision, Context]]:
         with self._lock:
@@ -138,6 +139,17 @@ class MemoryDecisionLog(DecisionLookup):
         with self._lock:
             found = [m for m in self._matches if (m.tenant_id, m.rule_id) == (tenant_id, rule_id) and m.at >= since]
         return RuleCount(len(found), sum(m.applied for m in found), max((m.at for m in found), default=None))
+
+    def rule_arms(self, tenant_id: str, rule_id: str, since: float) -> dict[str, bool]:
+        with self._lock:
+            return {m.decision_id: m.applied for m in self._matches
+                    if (m.tenant_id, m.rule_id) == (tenant_id, rule_id) and m.at >= since}
+
+    def feedback_of(self, tenant_id: str, since: float,
+                    until: float) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
+        for seq, decision, context, record in self.feedback_after(0):
+            if decision.tenant_id == tenant_id and since <= decision.created_at < until:
+                yield seq, decision, context, record
 
     def record_alert(self, alert: Alert) -> bool:
         with self._lock:

@@ -83,6 +83,21 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             return router_pb2.FeedbackBatchResponse(
                 outcomes=[_outcome_to_pb(o, router_pb2.FeedbackOutcome, wire.feedback_record_to_pb) for o in outcomes])
 
+    def Recommendations(self, request, context):
+        with _status_from_errors(context, self.storage_failed):
+            self._caller(context).authorize(request.tenant_id)
+            found = self.service.recommendations(request.tenant_id, request.since_unix, request.until_unix,
+                                                 request.include_dismissed)
+            return router_pb2.RecommendationsResponse(recommendations=[wire.recommendation_to_pb(d) for d in found])
+
+    def DecideRecommendation(self, request, context):
+        with _status_from_errors(context, self.storage_failed):
+            self._caller(context).authorize(request.tenant_id, admin=True)
+            ab_share = request.ab_share if request.HasField("ab_share") else None
+            decided = self.service.decide_recommendation(request.tenant_id, request.recommendation_id, request.action,
+                                                         ab_share, request.since_unix, request.until_unix)
+            return wire.recommendation_to_pb(decided)
+
     def LeaderAnswer(self, request, context):
         with _status_from_errors(context, self.storage_failed):
             tenant = self._caller(context).tenant  # as Feedback: the decision must be the caller's tenant's
@@ -122,7 +137,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         with _status_from_errors(context, self.storage_failed):
             self._caller(context).authorize(request.tenant_id)
             since, until = self._window(request)
-            return wire.stats_to_pb(self.service.stats(request.tenant_id, since, until, request.group_by))
+            return wire.stats_to_pb(self.service.stats(request.tenant_id, since, until, request.group_by,
+                                                       request.forecast_days))
 
     def ExportLedger(self, request, context):
         with _status_from_errors(context, self.storage_failed):

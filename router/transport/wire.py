@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 
@@ -9,6 +10,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from router.advice.waste import Waste
 from router.decide.budgets import BudgetStatus
 from router.decide.rule_book import RuleState
 from router.domain.errors import InvalidArgument
@@ -16,6 +18,7 @@ from router.domain.registry import ModelSpec, Registry
 from router.domain.types import (BudgetMode, ChatMessage, Constraints, Decision, FeedbackRecord, FeedbackRequest,
                                  LedgerEntry, Metadata, Reason, RouteRequest)
 from router.generated import router_pb2 as pb
+from router.service.advisor import ScopeForecast
 from router.service.duplicates import LeaderAnswer
 from router.service.report import Figures, Stats
 
@@ -264,6 +267,40 @@ def stats_to_pb(stats: Stats) -> pb.StatsResponse:
         alerts=[pb.SpendAlert(team=a.team, hour_start_unix=a.hour_start, spend_usd=a.spend_usd,
                               expected_usd=a.expected_usd, z=a.z, detected_unix=a.detected_at) for a in stats.alerts],
         budgets=budget_statuses_to_pb(stats.budgets),
+        waste=_waste_to_pb(stats.waste),
+        forecasts=[_forecast_to_pb(f) for f in stats.forecasts],
+    )
+
+
+LISTED_STORMS = 20
+
+
+def _waste_to_pb(waste: Waste) -> pb.Waste:
+    return pb.Waste(
+        storm_calls=waste.storm_calls, storm_wasted_usd=waste.storm_wasted_usd, timeout_calls=waste.timeout_calls,
+        timeout_wasted_usd=waste.timeout_wasted_usd, abandoned_calls=waste.abandoned_calls,
+        abandoned_usd=waste.abandoned_usd, wasted_usd=waste.wasted_usd,
+        storms=[pb.RetryStorm(trigger=s.trigger, caller=s.caller, team=s.team, feature=s.feature, calls=s.calls,
+                              errors=s.errors, first_unix=s.first_at, last_unix=s.last_at, wasted_usd=s.wasted_usd,
+                              sample_decision_ids=s.sample_ids) for s in waste.storms[:LISTED_STORMS]],
+        timeouts=[pb.TimeoutGroup(team=g.team, feature=g.feature, model=g.model, timeouts=g.timeouts,
+                                  answered=g.answered, wasted_usd=g.wasted_usd, max_latency_ms=g.max_latency_ms,
+                                  sample_decision_ids=g.sample_ids) for g in waste.timeouts],
+        abandoned=[pb.AbandonedGroup(team=g.team, feature=g.feature, abandoned=g.abandoned, decisions=g.decisions,
+                                     cost_usd=g.cost_usd, sample_decision_ids=g.sample_ids) for g in waste.abandoned],
+    )
+
+
+def _forecast_to_pb(scope: ScopeForecast) -> pb.SpendForecast:
+    f = scope.forecast
+    return pb.SpendForecast(
+        team=scope.team, method=f.method, history_days=f.history_days, level=f.level,
+        days=[pb.ForecastDay(day_start_unix=d.start, mean_usd=d.mean, low_usd=d.low, high_usd=d.high) for d in f.days],
+        runouts=[pb.BudgetRunout(scope=r.status.limit.scope, period=r.status.limit.period,
+                                 limit_usd=r.status.limit.usd, used_usd=r.status.spent + r.status.reserved,
+                                 runs_out_unix=r.runs_out_at or 0.0, may_run_out_unix=r.may_run_out_at or 0.0)
+                 for r in scope.runouts],
+        history_start_unix=scope.history.start, history_usd=scope.history.spend, today_usd=scope.history.today_spend,
     )
 
 
@@ -291,6 +328,22 @@ def _figures_to_pb(f: Figures) -> pb.Figures:
         security_flags=f.security_flags, overruns=f.overruns, overrun_usd=f.overrun_usd,
         deduplicated=f.deduplicated, dedup_saved_usd=f.dedup_saved_usd,
     )
+
+
+def recommendation_to_pb(document: dict) -> pb.Recommendation:
+    """A recommendation as the service keeps it (JSON of its dataclass, with status and measured): the
+    message's fields are named as its keys; what only the store needs (when it was applied) stays out."""
+    return json_format.ParseDict(_without_nulls(json.loads(json.dumps(document))), pb.Recommendation(),
+                                 ignore_unknown_fields=True)
+
+
+def _without_nulls(value):
+    """JSON with its nulls left out: an unset message field, which protobuf's JSON parser would refuse."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def leader_answer_to_pb(answer: LeaderAnswer) -> pb.LeaderAnswerResponse:

@@ -55,6 +55,17 @@ def test_cli_stats_grouped_by_team_prints_the_spend_and_each_team(server, client
         assert re.search(row, out, re.M), out
 
 
+def test_cli_stats_forecast_prints_it_and_plots_the_tenants_spend(server, cli_traffic, tmp_path, capsys):
+    plot = tmp_path / "forecast.png"
+    assert cli(["stats", "--addr", server.addr, "--tenant", "cli-t", "--forecast", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    # Today's calls are no history yet: a forecast says so rather than invent one.
+    assert "forecast cli-t: no history yet" in out and "forecast cli-t/team=web: no history yet" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit, match="give --forecast too"):
+        cli(["stats", "--addr", server.addr, "--tenant", "cli-t", "--plot", str(plot)])
+
+
 def test_cli_export_csv_writes_a_header_and_a_row_per_settled_call(server, cli_traffic, tmp_path, capsys):
     path = tmp_path / "ledger.csv"
     assert cli(["export", "--addr", server.addr, "--tenant", "cli-t", "--format", "csv", "--out", str(path)]) == 0

@@ -223,10 +223,29 @@ def test_rule_counts_and_alerts_are_a_tenants_own(kind, made, since_minute):
             own = [(n, 60.0 * minute) for n, (t, minute) in enumerate(made) if t == tenant and 60.0 * minute >= since]
             assert log.rule_count(tenant, "r1", since) == RuleCount(
                 len(own), sum(n % 2 == 0 for n, _ in own), max((at for _, at in own), default=None))
+            assert log.rule_arms(tenant, "r1", since) == {
+                f"blocked{n}" if n % 3 == 0 else f"d{n}": n % 2 == 0 for n, _ in own}
             alerts = log.alerts(tenant, since, 3600.0)
             assert {a.tenant_id for a in alerts} <= {tenant} and len(alerts) == len(own)
             assert [a.detected_at for a in alerts] == sorted(at for _, at in own)
         assert log.rule_count("acme", "another-rule", 0.0) == RuleCount(0, 0, None)
+
+
+@each_backend
+@examples
+@given(made=decisions_made, window=st.tuples(st.integers(0, 60), st.integers(0, 60)).map(sorted))
+def test_a_tenants_feedback_in_a_window_is_read_in_sequence_order(kind, made, window):
+    since, until = (60.0 * m for m in window)
+    with fresh(kind) as storage:
+        log = storage.decisions
+        for n, (tenant, minute) in reversed(list(enumerate(made))):  # answered in another order than made
+            log.record_decision(*logged(f"d{n}", tenant=tenant, created_at=60.0 * minute))
+            log.record_feedback([feedback(f"d{n}")])
+        for tenant in TENANTS:
+            read = list(log.feedback_of(tenant, since, until))
+            assert [seq for seq, *_ in read] == sorted(seq for seq, *_ in read)
+            assert sorted(d.decision_id for _, d, _, _ in read) == sorted(
+                f"d{n}" for n, (t, minute) in enumerate(made) if t == tenant and since <= 60.0 * minute < until)
 
 
 @each_backend

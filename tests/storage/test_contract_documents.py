@@ -39,16 +39,29 @@ def test_a_tenants_budgets_are_one_document(kind):
         assert set(storage.budgets.all()) == {"globex"}
 
 
+@each_backend
+def test_a_tenants_advice_is_a_document_per_recommendation(kind):
+    with fresh(kind) as storage:
+        storage.advice.put("acme", "cheaper_model-1", {"status": "dismissed", "evidence_key": "k"}, 10.0)
+        storage.advice.put("acme", "cache-2", {"status": "testing", "rule_id": "advice-cache-2"}, 11.0)
+        storage.advice.put("globex", "cheaper_model-1", {"status": "applied"}, 12.0)
+        assert {name: d.body["status"] for name, d in storage.advice.all()["acme"].items()} == {
+            "cheaper_model-1": "dismissed", "cache-2": "testing"}
+        assert storage.advice.all()["globex"]["cheaper_model-1"].updated_at == 12.0
+
+
 @each_durable_backend
 def test_documents_and_cache_entries_outlive_a_restart(kind, tmp_path):
     with opened(kind, tmp_path) as first:
         first.rules.put("acme", "r1", {"id": "r1"}, 10.0)
         first.budgets.put("acme", TENANT_BUDGETS, [{"daily_usd": 5}], 10.0)
+        first.advice.put("acme", "cache-2", {"status": "applied"}, 10.0)
         entry = first.cache.add_entry(prompt("acme", "question"), "answer", "chat", "gpt-4o-mini", 100.0, 3600.0)
         key = first.cache.redaction_key
     with opened(kind, tmp_path) as restarted:
         assert restarted.rules.all()["acme"]["r1"].body == {"id": "r1"}
         assert restarted.budgets.all()["acme"][TENANT_BUDGETS].body == [{"daily_usd": 5}]
+        assert restarted.advice.all()["acme"]["cache-2"].body == {"status": "applied"}
         assert restarted.cache.entries([entry.entry_id])[entry.entry_id].answer == "answer"
         assert restarted.cache.redaction_key == key  # the sealed prompts' hashes still compare
 

@@ -6,7 +6,7 @@ errors, schema.py the tables and their migrations."""
 
 from __future__ import annotations
 
-from router.storage import BUDGETS, MODELS, RULES, Storage
+from router.storage import ADVICE, BUDGETS, MODELS, RULES, Storage
 from router.storage.postgresql.budget_counters import PostgresBudgetCounters
 from router.storage.postgresql.cache_entries import PostgresCacheEntries
 from router.storage.postgresql.connection import Database
@@ -22,7 +22,8 @@ def postgresql_storage(uri: str, cache_enabled: bool, max_connections: int) -> S
     try:
         return Storage(decisions=PostgresDecisionLog(db), cache=PostgresCacheEntries(db) if cache_enabled else None,
                        rules=PostgresDocuments(db, RULES), budgets=PostgresDocuments(db, BUDGETS),
-                       models=PostgresDocuments(db, MODELS), budget_counters=PostgresBudgetCounters(db),
+                       models=PostgresDocuments(db, MODELS), advice=PostgresDocuments(db, ADVICE),
+                       budget_counters=PostgresBudgetCounters(db),
                        in_flight=PostgresInFlight(db))
     except BaseException:
         db.close()  # a store that failed to open leaves no pool behind

@@ -124,6 +124,18 @@ class PostgresDecisionLog(DecisionLookup):
             matched, applied, last = connection.execute(_SQL.rule_count, (tenant_id, rule_id, since)).fetchone()
         return RuleCount(matched, applied, last)
 
+    def rule_arms(self, tenant_id: str, rule_id: str, since: float) -> dict[str, bool]:
+        with self._db.connection() as connection:
+            rows = connection.execute(_SQL.rule_arms, (tenant_id, rule_id, since)).fetchall()
+        return {decision_id: bool(applied) for decision_id, applied in rows}
+
+    def feedback_of(self, tenant_id: str, since: float,
+                    until: float) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
+        with self._db.connection() as connection:
+            rows = connection.execute(_SQL.feedback_of, (tenant_id, since, until)).fetchall()
+        for row in rows:
+            yield replayed(row)
+
     def record_alert(self, alert: Alert) -> bool:
         """False when its scope and hour has its alert already: every replica watches the same spend
         and raises the same alert, and the table's unique key keeps the first."""

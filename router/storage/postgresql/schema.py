@@ -186,7 +186,8 @@ CREATE INDEX budget_reservations_by_expiry ON budget_reservations (expires_at);
 """
 
 # Version 4: identical requests in flight (in_flight.py). A decision keeps its request's key and the
-# leader it followed; a claim is the leader's, and at most one unanswered claim per tenant and key.
+# leader it followed; a claim is the leader's, and at most one unanswered claim per tenant and key. And
+# the cost advisor's recommendations' statuses, as documents.
 _IN_FLIGHT = """
 ALTER TABLE decisions ADD COLUMN prompt_key TEXT, ADD COLUMN duplicate_of TEXT;
 CREATE TABLE in_flight (
@@ -199,6 +200,13 @@ CREATE TABLE in_flight (
 );
 CREATE UNIQUE INDEX in_flight_one_leader ON in_flight (tenant_id, key) WHERE answered = 0;
 CREATE INDEX in_flight_by_expiry ON in_flight (expires_at);
+CREATE TABLE advice (
+    tenant_id TEXT NOT NULL,
+    recommendation_id TEXT NOT NULL,
+    body TEXT NOT NULL,  -- its status, what was applied, and the evidence and estimate when it was decided
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant_id, recommendation_id)
+);
 """
 
 MIGRATIONS = [_DECISION_LOG + _CACHE + _DOCUMENTS, _ALERTS_ONCE, _BUDGET_COUNTERS, _IN_FLIGHT]

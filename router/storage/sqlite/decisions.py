@@ -158,6 +158,18 @@ class SQLiteDecisionLog(DecisionLookup):
             matched, applied, last = self._db.execute(_SQL.rule_count, (tenant_id, rule_id, since)).fetchone()
         return RuleCount(matched, applied, last)
 
+    def rule_arms(self, tenant_id: str, rule_id: str, since: float) -> dict[str, bool]:
+        with self._lock:
+            rows = self._db.execute(_SQL.rule_arms, (tenant_id, rule_id, since)).fetchall()
+        return {decision_id: bool(applied) for decision_id, applied in rows}
+
+    def feedback_of(self, tenant_id: str, since: float,
+                    until: float) -> Iterator[tuple[int, Decision, Context, FeedbackRecord]]:
+        with self._lock:
+            rows = self._db.execute(_SQL.feedback_of, (tenant_id, since, until)).fetchall()
+        for row in rows:
+            yield replayed(row)
+
     def record_alert(self, alert: Alert) -> bool:
         """False when its scope and hour has its alert already (one process raises each once; the
         check keeps the contract every backend shares)."""

@@ -1,4 +1,4 @@
-"""Tenant documents (rules and budgets set over gRPC; the deployment's models) kept in SQLite, one file
+"""Tenant documents (rules, budgets and the advisor's recommendations' statuses set over gRPC; the deployment's models) kept in SQLite, one file
 per kind, so that they outlive a restart; those of the config file live in the file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from router.storage import BUDGETS, MODELS, RULES, Document, DocumentKind, documents_by_tenant
+from router.storage import ADVICE, BUDGETS, MODELS, RULES, Document, DocumentKind, documents_by_tenant
 from router.storage.sqlite.connection import open_database, storage_writes
 
 # Each kind's table as its file was first written: data directories from before still open.
@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS models (
     body TEXT NOT NULL,  -- the model as the registry file writes it, or {"retired": true}
     updated_at REAL NOT NULL,
     PRIMARY KEY (tenant_id, model_id)
+);
+""",
+    ADVICE: """
+CREATE TABLE IF NOT EXISTS advice (
+    tenant_id TEXT NOT NULL,
+    recommendation_id TEXT NOT NULL,
+    body TEXT NOT NULL,  -- its status, what was applied, and the evidence and estimate when it was decided
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, recommendation_id)
 );
 """,
 }

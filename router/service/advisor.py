@@ -1,0 +1,71 @@
+"""The cost advisor's service side: a tenant's waste and spend forecast for Stats, from the pure
+functions of router/advice over its ledger, with its settings and budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from router.advice.forecast import DAY_SECONDS, DailySeries, Forecast, budget_runout, daily_spend, forecast
+from router.advice.waste import Waste, WasteSettings, find_waste
+from router.decide.budgets import DAILY, BudgetStatus
+from router.domain.types import LedgerEntry
+from router.service.core import Core
+
+# Eight weeks: enough for the weekly cycle to be fitted twice over, little enough to read in one query.
+FORECAST_HISTORY_DAYS = 56
+MAX_FORECAST_DAYS = 31
+
+
+@dataclass(frozen=True)
+class Runout:
+    """A budget forecast to run out before its period ends."""
+
+    status: BudgetStatus
+    runs_out_at: float | None  # at the forecast's mean; None: not before the period ends
+    may_run_out_at: float | None  # at its interval's upper bound
+
+
+@dataclass(frozen=True)
+class ScopeForecast:
+    team: str  # "": the tenant as a whole
+    history: DailySeries
+    forecast: Forecast
+    runouts: list[Runout]
+
+
+def waste_in(core: Core, tenant_id: str, entries: list[LedgerEntry], now: float) -> Waste:
+    """The window's retry storms, timeouts (past the tenant's timeout_ms) and abandoned decisions."""
+    return find_waste(entries, WasteSettings(timeout_ms=core.settings.tenant(tenant_id).timeout_ms), now)
+
+
+def spend_forecasts(core: Core, tenant_id: str, until: float, days: int) -> list[ScopeForecast]:
+    """Daily spend for `days` days from the day of `until`, for the tenant and each of its teams, from
+    the ledger before `until`; with the budgets of each scope that the forecast runs out early."""
+    since = until - (FORECAST_HISTORY_DAYS + 1) * DAY_SECONDS
+    history = list(core.decision_log.ledger(tenant_id, since, until))
+    now = core.clock()
+    statuses = core.budgets.statuses(tenant_id, now)
+    found = []
+    for team in ["", *sorted({e.team for e in history if e.team})]:
+        series = daily_spend(history, until, FORECAST_HISTORY_DAYS, team or None)
+        predicted = forecast(series, horizon=days)
+        scope = f"{tenant_id}/team={team}" if team else tenant_id
+        runouts = [_runout(predicted, status, now) for status in statuses if status.limit.scope == scope]
+        found.append(ScopeForecast(team, series, predicted, [r for r in runouts if r.may_run_out_at is not None]))
+    return found
+
+
+def _runout(predicted: Forecast, status: BudgetStatus, now: float) -> Runout:
+    used, end = status.spent + status.reserved, _period_end(status.limit.period, now)
+    return Runout(status, budget_runout(predicted, used, status.limit.usd, end, now),
+                  budget_runout(predicted, used, status.limit.usd, end, now, bound="high"))
+
+
+def _period_end(period: str, now: float) -> float:
+    """The end of the UTC day or month that `now` falls in."""
+    moment = datetime.fromtimestamp(now, timezone.utc)
+    if period == DAILY:
+        return (now // DAY_SECONDS + 1) * DAY_SECONDS
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
