@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from router.client.compression import compress
 from router.client.shapes import Shape, streaming
 from router.client.steps import (Answer, AwaitLeader, Call, Done, Feedback, Route, Step, Streamed, advance, attempt,
                                  leader_polls, track)
@@ -156,6 +157,7 @@ class RoutedChat:
             metadata=self.metadata, requested_model=str(params.get("model", "")),
         )
         decision = yield Route(request)
+        params = self._compressed(params, decision)
         history = [decision]
         if streaming(params):
             return (yield from self._stream(request, decision, params, history))
@@ -176,6 +178,14 @@ class RoutedChat:
                 break  # no allowed model is stronger
             history.append(decision)
         return _with_routing(response, _routing(decision, history))
+
+    def _compressed(self, params: dict, decision: dict) -> dict:
+        """The request shortened at the level a compress_prompt rule gave (the router never gives one
+        for a security task): the system prompt and the last question are kept as they are."""
+        level = decision.get("compress_level")
+        if not level:
+            return params
+        return self.shape.with_prompt(params, compress(self.shape.prompt(params), level).messages)
 
     def _stream(self, request: RouteRequest, decision: dict, params: dict,
                 history: list[dict]) -> Generator[Step, Any, Streamed]:

@@ -20,6 +20,11 @@ Usage = tuple[int | None, int | None]  # (input tokens, output tokens); None: no
 class Shape(Protocol):
     def prompt(self, params: dict) -> tuple[ChatMessage, ...]: ...
 
+    def with_prompt(self, params: dict, prompt: tuple[ChatMessage, ...]) -> dict:
+        """The request with `prompt`'s texts (as `prompt` reads them, in order) in place of its messages'
+        where those were plain strings; content blocks (images, files) are left as they were."""
+        ...
+
     def max_tokens(self, params: dict) -> int | None: ...
 
     def call(self, client: Any, model: str, params: dict) -> Any:
@@ -61,6 +66,9 @@ def streaming(params: dict) -> bool:
 class OpenAIShape:
     def prompt(self, params: dict) -> tuple[ChatMessage, ...]:
         return tuple(ChatMessage(_role(m["role"]), _plain(m.get("content"))) for m in params["messages"])
+
+    def with_prompt(self, params: dict, prompt: tuple[ChatMessage, ...]) -> dict:
+        return {**params, "messages": _with_texts(params["messages"], prompt)}
 
     def max_tokens(self, params: dict) -> int | None:
         return params.get("max_completion_tokens") or params.get("max_tokens")
@@ -116,6 +124,15 @@ class AnthropicShape:
         system = _plain(params.get("system"))
         turns = tuple(ChatMessage(_role(m["role"]), _plain(m.get("content"))) for m in params["messages"])
         return ((ChatMessage("system", system),) if system else ()) + turns
+
+    def with_prompt(self, params: dict, prompt: tuple[ChatMessage, ...]) -> dict:
+        changed = dict(params)
+        if _plain(params.get("system")):
+            if isinstance(params["system"], str):
+                changed["system"] = prompt[0].content
+            prompt = prompt[1:]
+        changed["messages"] = _with_texts(params["messages"], prompt)
+        return changed
 
     def max_tokens(self, params: dict) -> int | None:
         return params.get("max_tokens")
@@ -177,6 +194,10 @@ def _anthropic_message(model: str, decision_id: str, content: list[dict], stop_r
     return {"id": f"banditroute-cache-{decision_id}", "type": "message", "role": "assistant", "model": model,
             "content": content, "stop_reason": stop_reason, "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0}}
+
+
+def _with_texts(messages: list, prompt: tuple[ChatMessage, ...]) -> list:
+    return [{**m, "content": p.content} if isinstance(m.get("content"), str) else m for m, p in zip(messages, prompt)]
 
 
 def _role(role: str) -> str:

@@ -42,7 +42,7 @@ NumberField = Literal["input_tokens", "complexity", "time_of_day", "day_of_week"
 FlagField = Literal["security"]
 FieldName = Literal[TextField, NumberField, FlagField]
 Operator = Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "regex"]
-ActionType = Literal["route", "restrict_tiers", "set_cost_weight", "bypass_cache", "block"]
+ActionType = Literal["route", "restrict_tiers", "set_cost_weight", "bypass_cache", "block", "compress_prompt"]
 
 TEXT_FIELDS: tuple[str, ...] = get_args(TextField)
 NUMBER_FIELDS: tuple[str, ...] = get_args(NumberField)
@@ -80,8 +80,11 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "set_cost_weight": ("cost_weight",),
     "bypass_cache": (),
     "block": ("message",),
+    "compress_prompt": ("level",),
 }
-REQUIRED_ACTION_FIELD: dict[str, str] = {"route": "model", "restrict_tiers": "tiers", "set_cost_weight": "cost_weight"}
+REQUIRED_ACTION_FIELD: dict[str, str] = {"route": "model", "restrict_tiers": "tiers", "set_cost_weight": "cost_weight",
+                                         "compress_prompt": "level"}
+COMPRESSION_LEVELS = ("light", "medium", "aggressive")  # what router/client/compression.py does at each
 
 
 class Strict(BaseModel):
@@ -128,6 +131,15 @@ class Action(Strict):
     message: str = Field(
         "", max_length=MAX_MESSAGE_CHARS, validate_default=True, description="block: shown to the caller"
     )
+    level: str = Field("", validate_default=True, description="compress_prompt: light, medium or aggressive; the "
+                       "client wrappers shorten the prompt so before calling (never a security task's)")
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level and level not in COMPRESSION_LEVELS:
+            raise ValueError(f"unknown level {_cut(level)}; known: {', '.join(COMPRESSION_LEVELS)}")
+        return level
 
     @field_validator("tiers")
     @classmethod
@@ -137,7 +149,7 @@ class Action(Strict):
             raise ValueError(f"unknown tier(s) {_cut(', '.join(unknown))}; known: {', '.join(TIERS)}")
         return tiers
 
-    @field_validator("model", "fallback", "tiers", "cost_weight", "message")
+    @field_validator("model", "fallback", "tiers", "cost_weight", "message", "level")
     @classmethod
     def _belongs_to_type(cls, value: Any, info: ValidationInfo) -> Any:
         kind = info.data.get("type")
@@ -251,6 +263,8 @@ class Outcome:
     bypass_cache_rule: str = ""
     block: Action | None = None
     block_rule: str = ""
+    compress_level: str = ""  # light, medium, aggressive; "" for none
+    compress_rule: str = ""
 
     @property
     def bypass_cache(self) -> bool:
@@ -267,7 +281,7 @@ def evaluate(rules: Sequence[Rule], facts: Facts, decision_id: str) -> Outcome:
         if rule.action.type not in deciding and in_share(rule.id, decision_id, rule.ab_share):
             deciding[rule.action.type] = rule
     route, tiers, weight = deciding.get("route"), deciding.get("restrict_tiers"), deciding.get("set_cost_weight")
-    block = deciding.get("block")
+    block, compress = deciding.get("block"), deciding.get("compress_prompt")
     return Outcome(
         matched=tuple(matched),
         applied=tuple(rule.id for rule in deciding.values()),
@@ -280,6 +294,8 @@ def evaluate(rules: Sequence[Rule], facts: Facts, decision_id: str) -> Outcome:
         bypass_cache_rule=_id(deciding.get("bypass_cache")),
         block=block.action if block else None,
         block_rule=_id(block),
+        compress_level=compress.action.level if compress else "",
+        compress_rule=_id(compress),
     )
 
 

@@ -134,6 +134,8 @@ class Decision:
     plan: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The tenant's escalation bar when the decision was made (not logged: the config holds it).
     quality_bar: float | None = field(default=None, compare=False)
+    # A compress_prompt rule's level for the caller to shorten the prompt at (not logged: the rule's match is).
+    compress_level: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class RoutePath:
             return self.follow(request, read, leader, decision_id, now, rules)
         try:
             choice = self.choose(request, read, rules, decision_id, now, escalating)
-            decision = self.decision(request, read, choice, decision_id, now, escalating)
+            decision = self.decision(request, read, choice, decision_id, now, escalating, rules)
             self.log(decision, read.situation.context, prompt)
         except BaseException:
             if leads:  # identical requests must not wait for a decision that will never be
@@ -245,11 +245,12 @@ class RoutePath:
             request, read.situation, read.security, model.id, model.provider, decision_id, now, probability=1.0,
             reason=Reason.DUPLICATE, estimated_cost_usd=cost, probabilities=(), fallbacks=leader.fallbacks,
             candidates=(model.id,), duplicate_of=leader.decision_id,
-            rule_matches=matches(rules, {rules.cost_weight_rule} - {""}),
+            rule_matches=matches(rules, {rules.cost_weight_rule, compressing(rules, read)} - {""}),
             plan=tuple((step, core.registry[step].provider) for step in model.steps),
         )
         decision = replace(decision, security_source=read.security_source,
-                           security_probability=read.reading.classification.security_probability)
+                           security_probability=read.reading.classification.security_probability,
+                           compress_level=rules.compress_level if compressing(rules, read) else "")
         self.log(decision, context, None)
         return decision
 
@@ -293,12 +294,12 @@ class RoutePath:
                   else reason_for(read.security, len(allowed)))
         return Chosen(model, cost, mode, reason, picked.probability, picked.probabilities, picked.ranking,
                       tuple(m.id for m in allowed), steered.rule_id,
-                      matches(rules, {steered.rule_id, rules.cost_weight_rule} - {""}))
+                      matches(rules, {steered.rule_id, rules.cost_weight_rule, compressing(rules, read)} - {""}))
 
     # log
 
     def decision(self, request: RouteRequest, read: Read, choice: Chosen, decision_id: str, now: float,
-                 escalating: Decision | None) -> Decision:
+                 escalating: Decision | None, rules: Outcome) -> Decision:
         registry, model = self.core.registry, choice.model
         decision = self.new_decision(
             request, read.situation, read.security, model.id, model.provider, decision_id, now,
@@ -315,7 +316,8 @@ class RoutePath:
             plan=tuple((step, registry[step].provider) for step in model.steps),
         )
         return replace(decision, security_source=read.security_source,
-                       security_probability=read.reading.classification.security_probability)
+                       security_probability=read.reading.classification.security_probability,
+                       compress_level=rules.compress_level if compressing(rules, read) else "")
 
     def log(self, decision: Decision, context: Context, prompt: Prompt | None) -> None:
         """Durable before it is answered: a decision the log refused releases its reservation."""
@@ -375,6 +377,12 @@ def context_of(request: RouteRequest, reading: Reading) -> Context:
 def prompt_of(request: RouteRequest) -> tuple[str, str, str]:
     """What the reader reads of a request: the conversation, what keyword rules see, the task hint."""
     return request.conversation_text, request.rules_text, request.task_hint
+
+
+def compressing(rules: Outcome, read: Read) -> str:
+    """The compress_prompt rule that shapes the call, if any: never a security task's, whose prompt
+    reaches its premium model whole."""
+    return "" if read.security else rules.compress_rule
 
 
 def matches(outcome: Outcome, applied: set[str]) -> tuple[RuleMatch, ...]:

@@ -116,6 +116,7 @@ def decision_to_pb(decision: Decision) -> pb.RouteResponse:
         security_probability=decision.security_probability,
         security_source=decision.security_source,
         duplicate_of=decision.duplicate_of,
+        compress_level=decision.compress_level,
         plan=[pb.PlanStep(role=role, model=model, provider=provider)
               for role, (model, provider) in zip(PLAN_ROLES, decision.plan)],
     )
@@ -149,6 +150,7 @@ def route_response_to_dict(message: pb.RouteResponse) -> dict:
         "security_probability": message.security_probability,
         "security_source": message.security_source,
         "duplicate_of": message.duplicate_of,
+        "compress_level": message.compress_level,
     }
 
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import openai
 import pytest
+import yaml
 from anthropic import Anthropic, AsyncAnthropic
 from anthropic.types import Message, RawMessageStreamEvent
 from fake_providers import INPUT_TOKENS, OUTPUT_TOKENS, FakeProviders, answer_text
@@ -34,13 +35,16 @@ OPENAI_MODELS = ("gpt-4o-mini", "gpt-4o", "o1")
 
 
 DEDUP_TENANT = "twins"  # its identical requests in flight follow the first
+TERSE_TENANT = "terse"  # a rule compresses its prompts
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     place = tmp_path_factory.mktemp("sdk")
     config = place / "config.yaml"
-    config.write_text(f"tenants:\n  {DEDUP_TENANT}:\n    dedup_seconds: 60\n")
+    config.write_text(yaml.safe_dump({"tenants": {
+        DEDUP_TENANT: {"dedup_seconds": 60},
+        TERSE_TENANT: {"rules": [{"id": "terse", "action": {"type": "compress_prompt", "level": "medium"}}]}}}))
     with ServerProcess(place / "data", config) as running:
         yield running
 
@@ -313,3 +317,21 @@ def test_an_async_stream_that_follows_an_identical_call_streams_its_answer(serve
     (text_a, routing_a), (text_b, routing_b) = asyncio.run(both())
     assert len(providers.calls) == 1 and text_a == text_b == answer_text(providers.models_called()[0])
     assert routing_b["duplicate_of"] == routing_a["decision_id"] and routing_b["served_by_leader"]
+
+
+def test_a_compress_rule_shortens_what_the_provider_is_sent_but_not_the_question_or_its_code(router, providers):
+    wrapped = wrap_openai(openai_client(providers), router, TERSE_TENANT, models=OPENAI_MODELS[:2],
+                          quality=lambda *_: 0.9)
+    context = "Our deploy script copies the build to the servers and restarts them one by one."
+    code = "```sh\nrsync -a build/   web1:/srv/app\n```"
+    question = f"Why  does  it  stop 2 servers at once?\n{code}"
+    messages = [{"role": "system", "content": "You are a  terse  SRE."},
+                {"role": "user", "content": f"Hello!   I hope this message finds you well.\n\n\n\n{context}"},
+                {"role": "assistant", "content": "Sure. What happens?"},
+                {"role": "user", "content": question}]
+    response = wrapped.chat.completions.create(model="gpt-4o", messages=messages)
+    assert response.routing["compress_level"] == "medium"
+    sent = providers.calls[0]["messages"]
+    assert sent[0]["content"] == messages[0]["content"]  # the system prompt as it was
+    assert sent[-1]["content"] == question  # the question, and its code, as they were
+    assert context in sent[1]["content"] and len(sent[1]["content"]) < len(messages[1]["content"])
