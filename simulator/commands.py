@@ -23,6 +23,8 @@ def add_commands(commands) -> None:
     _add_replicas(commands)
     _add_dedup_eval(commands)
     _add_forecast_backtest(commands)
+    _add_advice_eval(commands)
+    _add_compression_eval(commands)
 
 
 def _add_demo(commands) -> None:
@@ -361,4 +363,48 @@ def _forecast_backtest(args) -> int:
     from simulator.forecast_backtest import run_backtest
 
     run_backtest(args.days, args.horizon, args.origins, args.seed, args.json, args.plot)
+    return 0
+
+
+def _add_advice_eval(commands) -> None:
+    p = commands.add_parser("advise-eval", help="the cost advisor from finding to measured saving, on simulated traffic",
+                            description="Route the simulator's traffic where team content asks for quality first "
+                            "and claude-opus-4 is overpriced for its work (claude-sonnet-4 answers it as well); ask "
+                            "the advisor, apply its recommendation for the team on an A/B share, route as many "
+                            "requests again, and set the DR estimate made before beside the A/B measurement after.")
+    p.add_argument("--requests", type=int, default=10_000, help="requests before and after applying (default 10000)")
+    p.add_argument("--ab-share", type=float, default=0.2, help="share of the team's matching traffic the rule takes "
+                   "(default 0.2)")
+    p.add_argument("--seed", type=int, default=1, help="seed of traffic, world and exploration (default 1)")
+    p.add_argument("--json", type=Path, default=Path("runs/advise-eval.json"), help="where to write the results")
+    p.set_defaults(run=_advice_eval)
+
+
+def _advice_eval(args) -> int:
+    from simulator.advice_eval import run_advice_eval
+
+    if not 0 < args.ab_share <= 1 or args.requests < 1:
+        raise SystemExit("advise-eval: --ab-share is in (0, 1] and --requests at least 1")
+    run_advice_eval(args.requests, args.ab_share, args.seed, args.json)
+    return 0
+
+
+def _add_compression_eval(commands) -> None:
+    from simulator.datasets import ROUTING_DEV
+
+    p = commands.add_parser("compression-eval", help="what prompt compression saves and what it may change, on real "
+                            "prompts", description="Compress routing_dev.csv's MT-Bench and GSM8K prompts at each "
+                            "level, alone and inside a built conversation with pasted context, and report the tokens "
+                            "saved and the share of prompts where a number, a negation, a code block or the question "
+                            "itself no longer appears as it was. No model is called.")
+    p.add_argument("--data", type=Path, default=ROUTING_DEV, help=f"the labelled CSV (default {ROUTING_DEV})")
+    p.add_argument("--json", type=Path, default=Path("runs/compression-eval.json"), help="where to write the results")
+    p.set_defaults(run=_compression_eval)
+
+
+def _compression_eval(args) -> int:
+    from simulator.compression_eval import print_compression_report, run_compression_eval
+
+    report = run_compression_eval(args.data, args.json)
+    print_compression_report(report, args.json)
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def without_progress_bars() -> None:
 
 
 def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Registry | None = None,
-                  settings: Settings | None = None) -> RouterService:
+                  settings: Settings | None = None, clock: Callable[[], float] = time.time) -> RouterService:
     """A fresh service for a benchmark run: its own log, nothing learned, exploration seeded.
 
     The log is not fsynced per write: a benchmark that dies is simply run again.
@@ -98,7 +99,7 @@ def local_service(data_dir: Path, reader: PromptReader, seed: int, registry: Reg
         "data_dir": data_dir, "sqlite_synchronous": "NORMAL",
         "learner": settings.learner.model_copy(update={"seed": seed}),
     })
-    return open_service(settings, reader, registry)
+    return open_service(settings, reader, registry, clock)
 
 
 @dataclass(frozen=True)
