@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 KEY = "br_replicas_e2e_test_key"
 TENANT = "acme"
+TWINS = "twins"  # its identical requests in flight follow the first, on whichever replica
 PATIENCE = 10.0  # seconds a replica may take to follow, far past the ~0.2 s it takes: the figure is the benchmark's
 
 
@@ -51,6 +52,7 @@ def deployment(postgres_server, tmp_path_factory) -> Iterator[tuple[Path, list[S
     config.write_text(yaml.safe_dump({
         "storage": create_database(postgres_server, name), "metrics_port": 0,
         "auth": {"keys": [{"name": "test", "sha256": key_hash(KEY), "admin": True}]},
+        "tenants": {TWINS: {"dedup_seconds": 60}},
     }))
     with servers_side_by_side([root / f"replica-{i}" for i in range(3)], config) as servers:
         yield config, servers
@@ -167,6 +169,23 @@ def test_64_concurrent_routes_spread_over_the_replicas_never_pass_a_budget(repli
     with client_of(replicas[1]) as reporter:
         status, = reporter.stats(tenant)["budgets"]
     assert status["reserved_usd"] == pytest.approx(sum(routed))
+
+
+def test_identical_requests_sent_to_every_replica_at_once_follow_one_leader_served_by_any(replicas):
+    clients = [client_of(server) for server in replicas]
+    request = RouteRequest(TWINS, (ChatMessage("user", "Which port does the billing service listen on?"),))
+    with futures.ThreadPoolExecutor(12) as pool:
+        decisions = list(pool.map(lambda i: clients[i % 3].route(request), range(12)))
+    leaders = [d for d in decisions if not d["duplicate_of"]]
+    assert len(leaders) == 1
+    assert {d["duplicate_of"] for d in decisions if d["duplicate_of"]} == {leaders[0]["decision_id"]}
+    follower = next(d for d in decisions if d["duplicate_of"])
+    assert clients[0].leader_answer(follower["decision_id"])["state"] == "waiting"
+    clients[1].feedback(FeedbackRequest(leaders[0]["decision_id"], 0.9, response_text="Port 8443."))
+    answers = [clients[i % 3].leader_answer(d["decision_id"]) for i, d in enumerate(decisions) if d["duplicate_of"]]
+    assert {(a["state"], a["answer"]) for a in answers} == {("answered", "Port 8443.")}
+    for client in clients:
+        client.close()
 
 
 def test_a_replica_killed_under_load_loses_nothing_acknowledged_and_comes_back_to_the_same_policy(deployment):
