@@ -15,10 +15,10 @@ from dataclasses import asdict
 from router.advice.evidence import mean_interval, on_grid
 from router.advice.recommendations import (DAYS_PER_MONTH, Evidence, Recommendation, find_cacheable,
                                            find_cheaper_models, find_output_heavy)
-from router.advice.waste import RetryStorm
+from router.advice.waste import AbandonedGroup, RetryStorm, TimeoutGroup
 from router.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from router.domain.types import LedgerEntry
-from router.service.advisor import spend_forecasts, waste_in
+from router.service.advisor import Runout, spend_forecasts, waste_in
 from router.service.core import Core
 
 PENDING, TESTING, APPLIED, DISMISSED, ROLLED_BACK = "pending", "testing", "applied", "dismissed", "rolled_back"
@@ -131,43 +131,69 @@ def _findings(core: Core, tenant_id: str, since: float, until: float) -> list[Re
     events = list(core.decision_log.feedback_of(tenant_id, since, until))
     days = (until - since) / DAY_SECONDS
     registry = core.registry
+    waste = waste_in(core, tenant_id, entries, core.clock())
     found = [*find_cheaper_models(entries, events, registry, days),
              *find_cacheable(entries, days, core.settings.cache.ttl_seconds),
              *find_output_heavy(entries, registry, days),
-             *(_storm(s, days) for s in waste_in(core, tenant_id, entries, core.clock()).storms if s.wasted_usd > 0)]
+             *(_storm(s, days) for s in waste.storms if s.wasted_usd > 0),
+             *(_timeouts(g, days) for g in waste.timeouts),
+             *(_abandoned(g) for g in waste.abandoned)]
     for scope in spend_forecasts(core, tenant_id, until, 7):
-        found += [_runout(r, tenant_id) for r in scope.runouts if r.runs_out_at is not None]
+        found += [_runout(r) for r in scope.runouts if r.runs_out_at is not None]
     return found
 
 
+def _by_hand(rec_id: str, category: str, title: str, scope: dict[str, str], evidence: Evidence, current_usd: float,
+             projected_usd: float, days: float, confidence: float, risk: str, key: str) -> Recommendation:
+    """A recommendation no rule carries out: the tenant changes its client, its config or its limits."""
+    current, projected = current_usd / days * DAYS_PER_MONTH, projected_usd / days * DAYS_PER_MONTH
+    return Recommendation(id=rec_id, category=category, title=title, scope=scope, evidence=evidence,
+                          current_monthly_usd=current, projected_monthly_usd=projected,
+                          monthly_saving_usd=current - projected, confidence=confidence, risk=risk, evidence_key=key)
+
+
 def _storm(storm: RetryStorm, days: float) -> Recommendation:
-    monthly = storm.wasted_usd / days * DAYS_PER_MONTH
     scope = {"user": storm.user} if storm.user else {"team": storm.team, "feature": storm.feature}
     title = (f"{storm.caller} sent one prompt {storm.calls} times ({storm.trigger.replace('_', ' ')}): fix the "
              "client's retry loop (back off; after an error use the decision's fallbacks)")
     evidence = Evidence(storm.calls, storm.calls - 1, None, None, storm.sample_ids,
                         {"trigger": storm.trigger, "errors": storm.errors, "first_unix": storm.first_at})
-    return Recommendation(
-        id=f"retry_storm-{storm.prompt_key[:12]}-{int(storm.first_at)}", category="retry_storm", title=title,
-        scope=scope, evidence=evidence, current_monthly_usd=storm.cost_usd / days * DAYS_PER_MONTH,
-        projected_monthly_usd=(storm.cost_usd - storm.wasted_usd) / days * DAYS_PER_MONTH,
-        monthly_saving_usd=monthly, confidence=1.0, risk="low",
-        evidence_key=f"calls {on_grid(math.log10(storm.calls), 0.5)}")
+    return _by_hand(f"retry_storm-{storm.prompt_key[:12]}-{int(storm.first_at)}", "retry_storm", title, scope,
+                    evidence, storm.cost_usd, storm.cost_usd - storm.wasted_usd, days, 1.0, "low",
+                    f"calls {on_grid(math.log10(storm.calls), 0.5)}")
 
 
-def _runout(runout, tenant_id: str) -> Recommendation:
-    status = runout.status
-    limit = status.limit
+def _timeouts(group: TimeoutGroup, days: float) -> Recommendation:
+    scope = {"team": group.team, "feature": group.feature, "model": group.model}
+    title = (f"{group.timeouts} of {group.answered} calls of team {group.team or '-'}, feature {group.feature or '-'} "
+             f"on {group.model} ran past the tenant's timeout_ms and their answers went unused: route them to a "
+             "faster model, or raise the limit the client gives up at")
+    evidence = Evidence(group.answered, group.timeouts, None, None, group.sample_ids,
+                        {"max_latency_ms": group.max_latency_ms})
+    return _by_hand(f"timeouts-{group.team}-{group.feature}-{group.model}", "timeouts", title, scope, evidence,
+                    group.wasted_usd, 0.0, days, 1.0, "medium", f"share {on_grid(group.share, 0.1)}")
+
+
+def _abandoned(group: AbandonedGroup) -> Recommendation:
+    scope = {"team": group.team, "feature": group.feature}
+    title = (f"{group.abandoned} of {group.decisions} decisions of team {group.team or '-'}, feature "
+             f"{group.feature or '-'} never got feedback: send Feedback (not_called when the model was not "
+             "called), or the router learns nothing from them and budgets hold their estimates until they expire")
+    evidence = Evidence(group.decisions, group.abandoned, None, None, group.sample_ids, {"estimated_usd": group.cost_usd})
+    return _by_hand(f"abandoned-{group.team}-{group.feature}", "abandoned", title, scope, evidence, 0.0, 0.0, 1.0,
+                    1.0, "low", f"share {on_grid(group.share, 0.1)}")
+
+
+def _runout(runout: Runout) -> Recommendation:
+    status, limit = runout.status, runout.status.limit
     title = (f"the {limit.period} budget {limit.scope} (${limit.usd:.2f}) is forecast to run out before its period "
              "ends: raise it, or route more of its traffic to cheaper models")
     evidence = Evidence(0, 0, None, None, (), {"runs_out_unix": runout.runs_out_at,
                                                "may_run_out_unix": runout.may_run_out_at,
                                                "used_usd": status.spent + status.reserved})
-    return Recommendation(
-        id=f"budget_runout-{limit.scope}-{limit.period}-{status.period_key}", category="budget_runout",
-        title=title, scope={"budget": limit.scope, "period": limit.period}, evidence=evidence,
-        current_monthly_usd=0.0, projected_monthly_usd=0.0, monthly_saving_usd=0.0, confidence=0.9, risk="high",
-        evidence_key=status.period_key)
+    return _by_hand(f"budget_runout-{limit.scope}-{limit.period}-{status.period_key}", "budget_runout", title,
+                    {"budget": limit.scope, "period": limit.period}, evidence, 0.0, 0.0, 1.0, 0.9, "high",
+                    status.period_key)
 
 
 def default_window(since: float, until: float, now: float) -> tuple[float, float]:

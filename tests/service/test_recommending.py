@@ -98,3 +98,26 @@ def test_unknown_recommendations_and_actions_are_refused(advised):
     top = service.recommendations("acme", START, clock.now + 1)[0]
     with pytest.raises(Exception, match="unknown action"):
         service.decide_recommendation("acme", top["id"], "promote", since=START, until=clock.now + 1)
+
+
+def test_waste_becomes_recommendations_to_fix_by_hand(make_service):
+    clock = Clock(START)
+    service = make_service(clock=clock, tenants={"acme": {"timeout_ms": 5000}})
+    for n in range(6):  # a cron job re-sending its prompt every few seconds, the first ones timing out
+        clock.now += 5
+        decision = service.route(user_request("Is the nightly export done?", metadata=Metadata(user="cron")))
+        slow = n < 2
+        service.feedback(FeedbackRequest(decision.decision_id, None if slow else 0.9, 300, 100, error=slow,
+                                         latency_ms=9000 if slow else 500))
+    for n in range(3):  # a feature that never reports back
+        service.route(user_request(f"Draft reply {n} to the customer.", metadata=Metadata(team="ops", feature="mail")))
+    clock.now += 25 * 3600
+    service.expire_overdue()
+    listed = service.recommendations("acme", START, clock.now)
+    found = {d["category"]: d for d in listed}
+    storm, abandoned = found["retry_storm"], found["abandoned"]
+    assert storm["scope"] == {"user": "cron"} and storm["suggested_rule"] is None and storm["monthly_saving_usd"] > 0
+    timeouts = [d for d in listed if d["category"] == "timeouts"]  # one per model the slow calls were on
+    assert sum(d["evidence"]["affected"] for d in timeouts) == 2
+    assert {d["evidence"]["details"]["max_latency_ms"] for d in timeouts} == {9000}
+    assert abandoned["scope"] == {"team": "ops", "feature": "mail"} and abandoned["evidence"]["affected"] == 3
