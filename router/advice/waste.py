@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from router.domain.types import LedgerEntry
+from router.domain.types import LedgerEntry, WasteAlert
 
 SAMPLE_IDS = 5  # decision ids kept per storm or group: enough to look a case up, few enough to show
 
@@ -167,35 +167,6 @@ class Waste:
     @property
     def abandoned_usd(self) -> float:
         return sum(group.cost_usd for group in self.abandoned)
-
-
-@dataclass(frozen=True)
-class WasteAlert:
-    """A retry storm, alerted as spend anomalies are: one per storm, stored once by `key`."""
-
-    tenant_id: str
-    team: str
-    feature: str
-    caller: str  # RetryStorm.caller
-    trigger: str  # StormTrigger
-    first_decision_id: str
-    started_at: float  # UNIX time of the storm's first call
-    ended_at: float  # of its last call so far
-    calls: int
-    wasted_usd: float
-    detected_at: float
-
-    @property
-    def scope(self) -> str:
-        """"acme/team=search" as spend alerts name theirs, or "acme" for calls that name no team."""
-        return f"{self.tenant_id}/team={self.team}" if self.team else self.tenant_id
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """Which storm this is across repeated analyses: no call is in two storms, and later calls
-        extend a burst without moving its start. (A storm can still be re-keyed when a burst later
-        swallows the start of an error repeat, or the analysed window cuts off its first calls.)"""
-        return self.tenant_id, self.first_decision_id
 
 
 def find_waste(entries: Iterable[LedgerEntry], settings: WasteSettings, now: float) -> Waste:

@@ -43,6 +43,11 @@ def stats_report(tenant_id: str, stats: dict) -> str:
                   f"${a['spend_usd']:.2f} in the hour against a usual ${a['expected_usd']:.2f} "
                   f"(robust z {a['z']:.1f})" for a in stats["alerts"]]
     lines += _waste_lines(stats["waste"])
+    if stats["storm_alerts"]:
+        lines.append(f"retry storm alerts ({len(stats['storm_alerts'])}):")
+        lines += [f"  {_when(a['started_unix'])} {a['caller']}: {a['calls']} calls ({a['trigger']}), "
+                  f"${a['wasted_usd']:.4f} wasted (first decision {a['first_decision_id']})"
+                  for a in stats["storm_alerts"]]
     lines += _forecast_lines(tenant_id, stats["forecasts"])
     if stats["groups"]:
         lines.append(f"by {stats['group_by']}:")

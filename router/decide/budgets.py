@@ -29,7 +29,7 @@ from router.config import BudgetLimit, Settings
 from router.domain.errors import InvalidArgument
 from router.domain.types import LedgerEntry, Metadata
 from router.storage import BudgetCounters, Count, CounterKey, Hold
-from router.storage.memory import MemoryBudgetCounters
+from router.storage.budget_counters import MemoryBudgetCounters
 
 DAILY, MONTHLY = "daily", "monthly"
 MAX_BUDGETS = 100  # per tenant over gRPC: every Route checks each one that applies

@@ -50,6 +50,7 @@ class Admin:
             alerts=core.decision_log.alerts(tenant_id, since, until),
             budgets=core.budgets.statuses(tenant_id, now),
             waste=waste_in(core, tenant_id, entries, now),
+            storm_alerts=core.decision_log.waste_alerts(tenant_id, since, until),
             forecasts=spend_forecasts(core, tenant_id, until, forecast_days) if forecast_days else [],
         )
 

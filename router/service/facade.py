@@ -24,6 +24,7 @@ from router.domain.rules import Rule
 from router.domain.types import Decision, FeedbackRecord, FeedbackRequest, LedgerEntry, RouteRequest
 from router.reading.reader import PromptReader
 from router.service.admin import Admin, registry_with
+from router.service.advisor import watch_waste
 from router.service.core import Core, best_effort
 from router.service.duplicates import LeaderAnswer, answer_follower
 from router.service.feedback import FeedbackLoop, restore_spending
@@ -179,6 +180,10 @@ class RouterService:
         with best_effort("dropping lapsed claims of requests in flight"):
             self.core.in_flight.forget_expired(self.clock())
         return self.feedback_loop.expire_overdue()
+
+    def watch_waste(self) -> int:
+        """Alert the retry storms of the last minutes (the server runs it with the expiry); how many new."""
+        return watch_waste(self.core, self.clock())
 
     def snapshot(self) -> None:
         self.feedback_loop.snapshot()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from router.advice.waste import Waste
 from router.decide.budgets import BudgetStatus
-from router.domain.types import Alert, BudgetMode, LedgerEntry, Reason
+from router.domain.types import Alert, BudgetMode, LedgerEntry, Reason, WasteAlert
 from router.service.advisor import ScopeForecast
 
 GROUP_FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "model", "category")
@@ -109,4 +109,5 @@ class Stats:
     alerts: list[Alert]
     budgets: list[BudgetStatus]
     waste: Waste
+    storm_alerts: list[WasteAlert] = field(default_factory=list)  # the window's retry storms, as alerted
     forecasts: list[ScopeForecast] = field(default_factory=list)  # when asked

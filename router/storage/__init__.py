@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from router.cache.entries import CacheEntries
 from router.domain.errors import AlreadyExists, NotFound, RouterError
-from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch, WasteAlert
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,12 @@ class DecisionLog(Protocol):
     def record_alert(self, alert: Alert) -> bool: ...  # False: its scope and hour has its alert already
 
     def alerts(self, tenant_id: str, since: float, until: float) -> list[Alert]: ...
+
+    def record_waste_alert(self, alert: WasteAlert) -> bool:
+        """A retry storm's alert, kept once by its key (tenant, first call); False when it was kept
+        already, and its calls so far are then brought up to date."""
+
+    def waste_alerts(self, tenant_id: str, since: float, until: float) -> list[WasteAlert]: ...  # by start
 
     def identity(self) -> str: ...
 
@@ -192,7 +198,7 @@ class BudgetCounters(Protocol):
     """What budgets have spent and hold reserved, by counter; the limits are each service's own
     (router/decide/budgets.py), passed in. Each call is atomic: concurrent calls, of this process or of
     every replica sharing the store, never see half of one. A reservation is named by its decision.
-    Beside SQLite they are kept in memory (memory.py): one process holds them, and its log rebuilds
+    Beside SQLite they are kept in memory (budget_counters.py): one process holds them, and its log rebuilds
     them at start; PostgreSQL keeps them in tables every replica reserves on (postgresql/budget_counters.py)."""
 
     # How long expired reservations may stay held between two sweeps: 0 where a sweep is free (memory);

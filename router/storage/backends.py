@@ -8,8 +8,9 @@ from pathlib import Path
 from router.config import Settings
 from router.domain.errors import CannotStart
 from router.storage import ADVICE, BUDGETS, MODELS, RULES, Storage
+from router.storage.budget_counters import MemoryBudgetCounters
 from router.storage.in_flight import MemoryInFlight
-from router.storage.memory import MemoryBudgetCounters, memory_storage
+from router.storage.memory import memory_storage
 from router.storage.sqlite.cache_entries import CacheStore
 from router.storage.sqlite.decisions import SQLiteDecisionLog
 from router.storage.sqlite.documents import SQLiteDocuments

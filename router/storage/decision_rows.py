@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from router.domain.types import Alert, CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata
+from router.domain.types import Alert, CacheAnswer, Context, Decision, FeedbackRecord, LedgerEntry, Metadata, WasteAlert
 
 FEEDBACK_FIELDS = list(FeedbackRecord.__dataclass_fields__)
 # What a log written before the column reads.
@@ -179,6 +179,13 @@ class LogQueries:
                           f"AND created_at >= {p}")
         self.rule_count = ("SELECT count(*), COALESCE(sum(applied), 0), max(created_at) FROM rule_matches "
                            f"WHERE tenant_id = {p} AND rule_id = {p} AND created_at >= {p}")
+        columns = ", ".join(WASTE_ALERT_FIELDS)
+        self.insert_waste_alert = (f"INSERT INTO waste_alerts ({columns}) VALUES ({', '.join([p] * len(WASTE_ALERT_FIELDS))}) "
+                                   "ON CONFLICT (tenant_id, first_decision_id) DO NOTHING")
+        self.extend_waste_alert = (f"UPDATE waste_alerts SET ended_at = {p}, calls = {p}, wasted_usd = {p} "
+                                   f"WHERE tenant_id = {p} AND first_decision_id = {p}")
+        self.waste_alerts = (f"SELECT {columns} FROM waste_alerts WHERE tenant_id = {p} AND started_at >= {p} "
+                             f"AND started_at < {p} ORDER BY started_at")
         self.alerts = (f"SELECT {', '.join(ALERT_FIELDS)} FROM anomalies WHERE tenant_id = {p} "
                        f"AND detected_at >= {p} AND detected_at < {p} ORDER BY detected_at")
 
@@ -190,3 +197,9 @@ class LogQueries:
 
 
 ALERT_FIELDS = list(Alert.__dataclass_fields__)
+WASTE_ALERT_FIELDS = list(WasteAlert.__dataclass_fields__)
+
+
+def waste_alert_change(alert: WasteAlert) -> tuple:
+    """extend_waste_alert's parameters: a storm seen again, with its calls so far."""
+    return alert.ended_at, alert.calls, alert.wasted_usd, alert.tenant_id, alert.first_decision_id

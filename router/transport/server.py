@@ -382,14 +382,16 @@ class RunningServer:
             failing = False
 
     def _expire_overdue(self) -> None:
-        """Expire the decisions that waited too long for feedback: at start, then every tenth of the
-        wait (at most a minute apart)."""
+        """Expire the decisions that waited too long for feedback, and alert retry storms: at start, then
+        every tenth of the wait (at most a minute apart)."""
         interval = min(60.0, self.service.settings.feedback_wait_hours * 360)
         while True:
             try:
                 self.service.expire_overdue()
+                self.service.watch_waste()
             except Exception:
-                log.exception("expiring overdue decisions failed; trying again in %.0f s", interval)
+                log.exception("expiring overdue decisions or watching for retry storms failed; trying again in "
+                              "%.0f s", interval)
             if self._stopped.wait(interval):
                 return
 

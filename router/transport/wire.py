@@ -271,6 +271,10 @@ def stats_to_pb(stats: Stats) -> pb.StatsResponse:
         budgets=budget_statuses_to_pb(stats.budgets),
         waste=_waste_to_pb(stats.waste),
         forecasts=[_forecast_to_pb(f) for f in stats.forecasts],
+        storm_alerts=[pb.StormAlert(team=a.team, feature=a.feature, caller=a.caller, trigger=a.trigger,
+                                    first_decision_id=a.first_decision_id, started_unix=a.started_at,
+                                    ended_unix=a.ended_at, calls=a.calls, wasted_usd=a.wasted_usd,
+                                    detected_unix=a.detected_at) for a in stats.storm_alerts],
     )
 
 

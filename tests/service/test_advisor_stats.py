@@ -73,3 +73,25 @@ def test_a_forecast_is_asked_for_up_to_a_month_ahead(make_service):
     with pytest.raises(InvalidArgument, match="forecast_days"):
         service.stats("acme", 0, 1e9, forecast_days=32)
     assert service.stats("acme", 0, 1e9).forecasts == []
+
+
+def test_a_retry_storm_is_alerted_once_while_it_goes_on_and_stats_lists_it(make_service, caplog):
+    clock = Clock(START + 3600)
+    service = make_service(clock=clock)
+
+    def repeat(times: int) -> None:
+        for _ in range(times):
+            clock.now += 3
+            decision = service.route(user_request("Is the nightly export done yet?", metadata=Metadata(user="cron-7")))
+            service.feedback(FeedbackRequest(decision.decision_id, 0.9, 100, 50))
+
+    repeat(3)
+    assert service.watch_waste() == 0  # three calls are not a storm
+    repeat(3)
+    with caplog.at_level("WARNING"):
+        assert service.watch_waste() == 1
+    assert "retry storm: user=cron-7" in caplog.text
+    repeat(4)
+    assert service.watch_waste() == 0  # the same storm, going on: its alert follows it
+    alert, = service.stats("acme", START, START + DAY).storm_alerts
+    assert (alert.caller, alert.calls, alert.trigger) == ("user=cron-7", 10, "burst")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from router.decide.anomalies import Alert
 from router.domain.errors import AlreadyExists, NotFound
-from router.domain.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata, Reason, RuleMatch
+from router.domain.types import CacheAnswer, Context, Decision, FeedbackRecord, Metadata, Reason, RuleMatch, WasteAlert
 from router.storage import RuleCount
 from tests.conftest import random_context
 from tests.storage.contract_helpers import TENANTS, each_backend, each_durable_backend, examples, fresh, opened
@@ -270,3 +270,22 @@ def test_a_log_has_an_identity_of_its_own_and_says_when_it_can_be_written(kind):
         assert one.decisions.identity() != another.decisions.identity()
         one.decisions.check_writable()
 
+
+
+def storm(tenant: str, first: str, calls: int, started_at: float = 1000.0) -> WasteAlert:
+    return WasteAlert(tenant, "search", "chat", "user=cron", "burst", first, started_at, started_at + 5 * calls,
+                      calls, 0.001 * (calls - 1), started_at + 60)
+
+
+@each_backend
+def test_a_retry_storm_is_alerted_once_and_its_alert_follows_it_as_it_goes_on(kind):
+    with fresh(kind) as storage:
+        log = storage.decisions
+        assert log.record_waste_alert(storm("acme", "d1", 5))
+        assert not log.record_waste_alert(storm("acme", "d1", 9))  # seen again, by this replica or another
+        assert log.record_waste_alert(storm("acme", "d20", 6, started_at=4000.0))
+        assert log.record_waste_alert(storm("globex", "d1", 7))  # another tenant's storm
+        alerts = log.waste_alerts("acme", 0.0, 5000.0)
+        assert [(a.first_decision_id, a.calls) for a in alerts] == [("d1", 9), ("d20", 6)]
+        assert alerts[0].ended_at == 1045.0 and alerts[0].detected_at == 1060.0  # when it was first alerted
+        assert [a.first_decision_id for a in log.waste_alerts("acme", 2000.0, 5000.0)] == ["d20"]

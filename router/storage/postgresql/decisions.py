@@ -15,10 +15,10 @@ from dataclasses import asdict
 import psycopg
 
 from router.domain.errors import RouterError
-from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch, WasteAlert
 from router.storage import DecisionLookup, RuleCount, already_answered, not_in_log
 from router.storage.decision_rows import (DECISION_COLUMNS, LogQueries, decision_from_row, decision_row, feedback_row,
-                                          ledger_entry, replayed)
+                                          ledger_entry, replayed, waste_alert_change)
 from router.storage.postgresql.connection import Database, insert
 
 # An advisory lock's key (see schema.MIGRATION_LOCK): held by each feedback transaction.
@@ -148,6 +148,20 @@ class PostgresDecisionLog(DecisionLookup):
         with self._db.connection() as connection:
             rows = connection.execute(_SQL.alerts, (tenant_id, since, until)).fetchall()
         return [Alert(*row) for row in rows]
+
+    def record_waste_alert(self, alert: WasteAlert) -> bool:
+        """False when the storm has its alert already (every replica sees the same storms): its calls so
+        far are then brought up to date."""
+        with self._db.connection() as connection:
+            if connection.execute(_SQL.insert_waste_alert, tuple(asdict(alert).values())).rowcount == 1:
+                return True
+            connection.execute(_SQL.extend_waste_alert, waste_alert_change(alert))
+            return False
+
+    def waste_alerts(self, tenant_id: str, since: float, until: float) -> list[WasteAlert]:
+        with self._db.connection() as connection:
+            rows = connection.execute(_SQL.waste_alerts, (tenant_id, since, until)).fetchall()
+        return [WasteAlert(*row) for row in rows]
 
     def close(self) -> None:
         self._db.release(self)

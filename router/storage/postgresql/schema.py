@@ -187,7 +187,7 @@ CREATE INDEX budget_reservations_by_expiry ON budget_reservations (expires_at);
 
 # Version 4: identical requests in flight (in_flight.py). A decision keeps its request's key and the
 # leader it followed; a claim is the leader's, and at most one unanswered claim per tenant and key. And
-# the cost advisor's recommendations' statuses, as documents.
+# the cost advisor's recommendations' statuses, as documents, and its retry-storm alerts.
 _IN_FLIGHT = """
 ALTER TABLE decisions ADD COLUMN prompt_key TEXT, ADD COLUMN duplicate_of TEXT;
 CREATE TABLE in_flight (
@@ -200,6 +200,20 @@ CREATE TABLE in_flight (
 );
 CREATE UNIQUE INDEX in_flight_one_leader ON in_flight (tenant_id, key) WHERE answered = 0;
 CREATE INDEX in_flight_by_expiry ON in_flight (expires_at);
+CREATE TABLE waste_alerts (
+    tenant_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    trigger TEXT NOT NULL,  -- burst or error_repeat
+    first_decision_id TEXT NOT NULL,  -- the storm's first call: it keeps one alert however often it is seen
+    started_at DOUBLE PRECISION NOT NULL,
+    ended_at DOUBLE PRECISION NOT NULL,
+    calls BIGINT NOT NULL,
+    wasted_usd DOUBLE PRECISION NOT NULL,
+    detected_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant_id, first_decision_id)
+);
 CREATE TABLE advice (
     tenant_id TEXT NOT NULL,
     recommendation_id TEXT NOT NULL,

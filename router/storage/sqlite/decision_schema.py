@@ -80,6 +80,20 @@ CREATE TABLE IF NOT EXISTS anomalies (
     detected_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS anomalies_by_tenant_time ON anomalies (tenant_id, detected_at);
+CREATE TABLE IF NOT EXISTS waste_alerts (
+    tenant_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    trigger TEXT NOT NULL,  -- burst or error_repeat
+    first_decision_id TEXT NOT NULL,  -- the storm's first call: it keeps one alert however often it is seen
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    calls INTEGER NOT NULL,
+    wasted_usd REAL NOT NULL,
+    detected_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, first_decision_id)
+);
 CREATE TABLE IF NOT EXISTS storage_probe (
     id INTEGER PRIMARY KEY,  -- one row, rewritten by check_writable
     checked_at REAL NOT NULL,

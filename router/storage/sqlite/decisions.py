@@ -15,10 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from router.domain.errors import RouterError
-from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch
+from router.domain.types import Alert, Context, Decision, FeedbackRecord, LedgerEntry, RuleMatch, WasteAlert
 from router.storage import DecisionLookup, RuleCount, already_answered, not_in_log
 from router.storage.decision_rows import (DECISION_COLUMNS, LogQueries, decision_from_row, decision_row, feedback_row,
-                                          ledger_entry, replayed)
+                                          ledger_entry, replayed, waste_alert_change)
 from router.storage.sqlite.connection import connect, storage_writes, transaction
 from router.storage.sqlite.decision_schema import create_tables, log_id
 
@@ -185,6 +185,19 @@ class SQLiteDecisionLog(DecisionLookup):
         with self._lock:
             rows = self._db.execute(_SQL.alerts, (tenant_id, since, until)).fetchall()
         return [Alert(*row) for row in rows]
+
+    def record_waste_alert(self, alert: WasteAlert) -> bool:
+        """False when the storm has its alert already: its calls so far are then brought up to date."""
+        with self._lock, storage_writes(self._path):
+            if self._db.execute(_SQL.insert_waste_alert, tuple(asdict(alert).values())).rowcount == 1:
+                return True
+            self._db.execute(_SQL.extend_waste_alert, waste_alert_change(alert))
+            return False
+
+    def waste_alerts(self, tenant_id: str, since: float, until: float) -> list[WasteAlert]:
+        with self._lock:
+            rows = self._db.execute(_SQL.waste_alerts, (tenant_id, since, until)).fetchall()
+        return [WasteAlert(*row) for row in rows]
 
     def close(self) -> None:
         with self._lock, self._reader_lock:
