@@ -57,6 +57,8 @@ def decide(core: Core, put_rule, delete_rule, tenant_id: str, rec_id: str, actio
     if action == "apply":
         document = _applied(document, put_rule, tenant_id, 1.0 if ab_share is None else ab_share, now)
     elif action == "dismiss":
+        if document["status"] in (TESTING, APPLIED):
+            raise FailedPrecondition(f"recommendation {rec_id!r} is {document['status']}: roll its rule back first")
         document = {**document, "status": DISMISSED, "note": "", "dismissed_unix": now}
     else:
         if document["status"] not in (TESTING, APPLIED):
@@ -83,8 +85,8 @@ def _applied(document: dict, put_rule, tenant_id: str, ab_share: float, now: flo
 
 def measured(core: Core, tenant_id: str, stored: dict, now: float) -> dict:
     """The rule's arms since it was applied: the calls it acted on against those its share left alone.
-    Without a control arm (a share of 1) the calls are set against the recommendation's own figures
-    before (its window's cost per affected call)."""
+    Without a control arm (a share of 1) the calls are set against the scope's cost per call as logged
+    before the rule."""
     since = stored["applied_unix"]
     arms = core.decision_log.rule_arms(tenant_id, stored["rule_id"], since)
     settled = [e for e in core.decision_log.ledger(tenant_id, since, now + 1) if e.decision_id in arms and e.settled]
@@ -106,10 +108,11 @@ def _arm(entries: list[LedgerEntry]) -> dict:
 
 
 def _cost_per_call_before(stored: dict) -> float:
-    projection, affected = stored.get("projection"), stored["evidence"]["affected"]
-    if projection is None or not affected:
+    """What a call of the scope cost as logged before the rule (the projection's window), 0 without one."""
+    projection = stored.get("projection")
+    if projection is None or not projection["quality_before"]["n"]:
         return 0.0
-    return projection["cost_before_usd"] / affected
+    return projection["cost_before_usd"] / projection["quality_before"]["n"]
 
 
 def _with_status(found: dict | None, stored: dict | None) -> dict:

@@ -63,6 +63,8 @@ def test_applied_on_an_ab_share_it_is_measured_on_both_arms_of_the_rule(advised)
     assert applied["status"] == "testing" and applied["ab_share"] == 0.5
     rule, = [s.rule for s in service.rule_states("acme") if s.rule.id == top["suggested_rule"]["id"]]
     assert rule.ab_share == 0.5
+    with pytest.raises(FailedPrecondition, match="roll its rule back first"):
+        service.decide_recommendation("acme", top["id"], "dismiss", since=START, until=clock.now + 1)
     chat(service, clock, 120, seed=2)
     listed = {d["id"]: d for d in service.recommendations("acme", START, clock.now + 1)}
     measured = listed[top["id"]]["measured"]
@@ -121,3 +123,15 @@ def test_waste_becomes_recommendations_to_fix_by_hand(make_service):
     assert sum(d["evidence"]["affected"] for d in timeouts) == 2
     assert {d["evidence"]["details"]["max_latency_ms"] for d in timeouts} == {9000}
     assert abandoned["scope"] == {"team": "ops", "feature": "mail"} and abandoned["evidence"]["affected"] == 3
+
+
+def test_applied_on_all_its_traffic_it_is_measured_against_the_cost_logged_before(advised):
+    service, clock = advised
+    top = service.recommendations("acme", START, clock.now + 1)[0]
+    assert service.decide_recommendation("acme", top["id"], "apply", since=START,
+                                         until=clock.now + 1)["status"] == "applied"
+    chat(service, clock, 30, seed=3)
+    measured = next(d for d in service.recommendations("acme", START, clock.now + 1) if d["id"] == top["id"])["measured"]
+    before = top["projection"]["cost_before_usd"] / top["projection"]["quality_before"]["n"]
+    assert measured["control"]["calls"] == 0 and measured["treated"]["calls"] == 30
+    assert measured["saved_usd"] == pytest.approx(30 * (before - measured["treated"]["mean_cost_usd"]))
