@@ -362,7 +362,10 @@ def _add_forecast_backtest(commands) -> None:
 def _forecast_backtest(args) -> int:
     from simulator.forecast_backtest import run_backtest
 
-    run_backtest(args.days, args.horizon, args.origins, args.seed, args.json, args.plot)
+    try:
+        run_backtest(args.days, args.horizon, args.origins, args.seed, args.json, args.plot)
+    except ValueError as exc:  # a series too short for its origins, a horizon below one
+        raise SystemExit(f"forecast-backtest: {exc}") from None
     return 0
 
 
