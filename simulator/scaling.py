@@ -74,9 +74,11 @@ class Plan:
     idle_seconds: float = IDLE_S  # of doing nothing before the load, to measure the idle cost
 
 
-def run_scaling(storage: str | None, replicas: int, plan: Plan, json_path: Path | None) -> int:
-    """Measure SQLite and PostgreSQL with 1..`replicas` replicas, print the table, write the JSON.
-    storage: the URI of a PostgreSQL database on the server to use; None starts a throwaway one."""
+def run_scaling(storage: str | None, replicas: int, plan: Plan, json_path: Path | None,
+                counts: tuple[int, ...] | None = None) -> int:
+    """Measure SQLite and PostgreSQL with 1..`replicas` replicas (or only the replica `counts` given),
+    print the table, write the JSON. storage: the URI of a PostgreSQL database on the server to use;
+    None starts a throwaway one."""
     # The same prompts for every configuration: each starts new processes, which have seen none of them.
     prompts = distinct_prompts(WARMUP * replicas + int(LOAD_PROMPTS_PER_S * plan.seconds), seed=13,
                                max_input_tokens=64)
@@ -84,7 +86,7 @@ def run_scaling(storage: str | None, replicas: int, plan: Plan, json_path: Path 
     figures: dict = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg(), **asdict(plan)}
     with postgresql_server(storage) as (server_uri, origin):
         figures["postgresql"] = describe_server(server_uri, origin)
-        configurations = [("SQLite", 1)] + [("PostgreSQL", n) for n in range(1, replicas + 1)]
+        configurations = [("SQLite", 1)] + [("PostgreSQL", n) for n in counts or range(1, replicas + 1)]
         figures["configurations"] = [
             measure_configuration(kind, n, server_uri, warmup[:WARMUP * n], load, plan)
             for kind, n in tqdm(configurations, desc="configurations", unit="configuration", disable=None)]

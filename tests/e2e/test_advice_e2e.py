@@ -31,7 +31,7 @@ def chat(client, calls: int, seed: int) -> None:
 
 def test_advise_lists_applies_on_a_share_and_measures_what_the_rule_saved(server, client, capsys, monkeypatch):
     monkeypatch.setenv("BANDITROUTE_API_KEY", server.dev_key)
-    chat(client, 300, seed=1)
+    chat(client, 200, seed=1)
     window = ["--addr", server.addr, "--tenant", TENANT, "--since", "1h"]
     assert cli(["advise", *window]) == 0
     out = capsys.readouterr().out
@@ -43,10 +43,10 @@ def test_advise_lists_applies_on_a_share_and_measures_what_the_rule_saved(server
     assert "[testing]" in capsys.readouterr().out
     rule, = [r["rule"] for r in client.list_rules(TENANT) if r["rule"]["id"] == top["suggested_rule"]["id"]]
     assert rule["ab_share"] == 0.5
-    chat(client, 60, seed=2)
+    chat(client, 40, seed=2)
     assert cli(["advise", *window]) == 0
     assert "measured since applied (A/B share 50%)" in capsys.readouterr().out
     measured = next(r for r in client.recommendations(TENANT, since=time.time() - 3600)
                     if r["id"] == top["id"])["measured"]
-    assert measured["treated"]["calls"] + measured["control"]["calls"] == 60
+    assert measured["treated"]["calls"] + measured["control"]["calls"] == 40
     assert measured["saved_usd"] > 0

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.decide.anomalies import Alert
@@ -232,7 +232,7 @@ def test_rule_counts_and_alerts_are_a_tenants_own(kind, made, since_minute):
 
 
 @each_backend
-@examples
+@settings(max_examples=10, deadline=None)
 @given(made=decisions_made, window=st.tuples(st.integers(0, 60), st.integers(0, 60)).map(sorted))
 def test_a_tenants_feedback_in_a_window_is_read_in_sequence_order(kind, made, window):
     since, until = (60.0 * m for m in window)
