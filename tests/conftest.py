@@ -142,6 +142,16 @@ def new_service(data_dir: Path, embedder, classifier, registry: Registry, clock:
     return open_service(Settings(data_dir=data_dir, **settings), PromptReader(embedder, classifier), registry, clock)
 
 
+class Clock:
+    """Simulated time for a service (`make_service(clock=...)`): it stands still until a test moves `now`."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def user_request(text: str, tenant: str = "acme", **fields) -> RouteRequest:
     return RouteRequest(tenant_id=tenant, messages=(ChatMessage("user", text),), **fields)
 

@@ -15,16 +15,9 @@ from router.cache.semantic import SemanticCache, _ScopeIndex, conversation_key, 
 from router.config import CacheSettings
 from router.domain.types import ChatMessage
 from router.storage.sqlite.cache_entries import CacheStore
+from tests.conftest import Clock
 
 DIM = 384
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def word_vector(text: str) -> np.ndarray:
@@ -43,7 +36,7 @@ def prompt(text: str, tenant: str = "acme", system: str = "", history: tuple[Cha
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture

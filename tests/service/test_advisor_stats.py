@@ -7,18 +7,10 @@ import pytest
 
 from router.domain.errors import InvalidArgument
 from router.domain.types import FeedbackRequest, Metadata
-from tests.conftest import user_request
+from tests.conftest import Clock, user_request
 
 DAY = 86400.0
 START = 1_799_971_200.0  # a UTC midnight
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_caller_repeating_one_prompt_within_a_minute_is_a_retry_storm_that_wasted_all_but_one_call(make_service):

@@ -16,20 +16,12 @@ from router.domain.errors import Blocked, InvalidArgument, ResourceExhausted
 from router.domain.registry import TIERS
 from router.domain.types import BudgetMode, Constraints, FeedbackRequest, LedgerEntry, Metadata, Reason
 from router.service.report import figures, grouped
-from tests.conftest import user_request
+from tests.conftest import Clock, user_request
 
 SECURITY_PROMPT = "Audit this login handler for SQL injection and session fixation vulnerabilities"
 CODE_PROMPT = "Write a Python function that merges two sorted lists"
 START = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
 EXAMPLES = itertools.count()
-
-
-class Clock:
-    def __init__(self, now: float = START):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def tenant(**fields) -> dict:
@@ -105,7 +97,7 @@ def test_setting_a_budget_again_under_concurrent_routes_never_lets_them_pass_it(
 
 
 def test_an_unanswered_reservation_is_released_after_its_time(make_service):
-    clock = Clock()
+    clock = Clock(START)
     service = make_service(clock=clock, reservation_seconds=600, **tenant(budgets=[{"daily_usd": 1.0}]))
     decision = service.route(user_request(CODE_PROMPT))
     assert service.budgets.statuses("acme", clock())[0].reserved == pytest.approx(decision.estimated_cost_usd)
@@ -262,7 +254,7 @@ def test_figures_count_cache_hits_budget_modes_and_rules():
 
 
 def test_a_spend_spike_raises_one_alert_that_stats_lists_and_steady_traffic_raises_none(make_service):
-    clock = Clock()
+    clock = Clock(START)
     service = make_service(clock=clock, anomalies={"min_history_hours": 6, "min_spend_usd": 0.001})
     only_cheap = Constraints(("deepseek-chat",))
 
@@ -296,7 +288,7 @@ def _entry(decision_id: str, cost: float, baseline: float, quality: float | None
 
 
 def test_a_replaced_or_deleted_and_re_added_rule_counts_from_its_new_version(make_service):
-    clock = Clock()
+    clock = Clock(START)
     service = make_service(clock=clock)
     rule = {"id": "r", "conditions": [{"field": "team", "op": "eq", "value": "a"}],
             "action": {"type": "route", "model": "gpt-4o-mini"}}
@@ -333,7 +325,7 @@ def spend(service, n: int, quality: float = 0.9) -> float:
 
 
 def test_a_budget_set_later_counts_what_was_spent_before_it_and_binds_at_once(make_service):
-    clock = Clock()
+    clock = Clock(START)
     service = make_service(clock=clock)
     spent = spend(service, 3)
     daily, = service.set_budgets("acme", [{"daily_usd": spent * 1.01}])
@@ -344,7 +336,7 @@ def test_a_budget_set_later_counts_what_was_spent_before_it_and_binds_at_once(ma
 
 
 def test_budgets_set_later_survive_a_restart_and_an_empty_list_removes_them(make_service, tmp_path):
-    clock = Clock()
+    clock = Clock(START)
     first = make_service(tmp_path / "data", clock=clock, **tenant(budgets=[{"monthly_usd": 100}]))
     spent = spend(first, 2)
     first.set_budgets("acme", [{"team": "search", "daily_usd": 1.0}])

@@ -16,18 +16,10 @@ from hypothesis import strategies as st
 from router.domain.errors import FailedPrecondition, ResourceExhausted
 from router.domain.types import Constraints, FeedbackRequest, Reason
 from router.service.duplicates import LeaderState
-from tests.conftest import user_request
+from tests.conftest import Clock, user_request
 
 QUESTION = "Summarise the attached incident report in five bullet points."
 DEDUP = {"acme": {"dedup_seconds": 120}}
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_identical_request_in_flight_follows_the_first_and_is_served_its_answer_at_no_cost(make_service):

@@ -10,19 +10,11 @@ import pytest
 from router.domain.errors import AlreadyExists
 from router.domain.types import FeedbackRequest
 from router.transport.server import RunningServer
-from tests.conftest import user_request
+from tests.conftest import Clock, user_request
 
 HOUR = 3600.0
 PROMPTS = ["Write a haiku about autumn rain.", "What is the capital of Peru?", "Summarise the plot of Hamlet.",
            "Explain recursion to a child.", "Name three prime numbers above 50."]
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

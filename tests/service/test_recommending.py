@@ -9,18 +9,10 @@ import pytest
 
 from router.domain.errors import FailedPrecondition, NotFound
 from router.domain.types import Constraints, FeedbackRequest, Metadata
-from tests.conftest import user_request
+from tests.conftest import Clock, user_request
 
 START = 1_800_000_000.0
 TWO = Constraints(allowed_models=("gpt-4o", "gpt-4o-mini"))
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def chat(service, clock, calls: int, seed: int) -> None:
