@@ -46,6 +46,15 @@ def month_start(at: float) -> float:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
+def period_end(period: str, at: float) -> float:
+    """When the UTC day or month a moment falls in ends: its budgets' counters start again."""
+    moment = datetime.fromtimestamp(at, timezone.utc)
+    if period == DAILY:
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
+
+
 @dataclass(frozen=True)
 class Limit:
     scope: str  # "acme", "acme/team=search"

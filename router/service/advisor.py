@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from router.advice.forecast import DAY_SECONDS, DailySeries, Forecast, budget_runout, daily_spend, forecast
 from router.advice.waste import Waste, WasteSettings, find_waste, waste_alerts
-from router.decide.budgets import DAILY, BudgetStatus
+from router.decide.budgets import BudgetStatus, period_end
 from router.domain.types import LedgerEntry
 from router.service.core import Core
 
@@ -79,15 +78,6 @@ def spend_forecasts(core: Core, tenant_id: str, until: float, days: int) -> list
 
 
 def _runout(predicted: Forecast, status: BudgetStatus, now: float) -> Runout:
-    used, end = status.spent + status.reserved, _period_end(status.limit.period, now)
+    used, end = status.spent + status.reserved, period_end(status.limit.period, now)
     return Runout(status, budget_runout(predicted, used, status.limit.usd, end, now),
                   budget_runout(predicted, used, status.limit.usd, end, now, bound="high"))
-
-
-def _period_end(period: str, now: float) -> float:
-    """The end of the UTC day or month that `now` falls in."""
-    moment = datetime.fromtimestamp(now, timezone.utc)
-    if period == DAILY:
-        return (now // DAY_SECONDS + 1) * DAY_SECONDS
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return datetime(year, month, 1, tzinfo=timezone.utc).timestamp()

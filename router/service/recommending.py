@@ -65,9 +65,10 @@ def decide(core: Core, put_rule, delete_rule, tenant_id: str, rec_id: str, actio
             raise FailedPrecondition(f"recommendation {rec_id!r} is {document['status']}: nothing to roll back")
         delete_rule(tenant_id, document["rule_id"])
         document = {**document, "status": ROLLED_BACK, "rolled_back_unix": now}
-    core.advice.put(tenant_id, rec_id, {k: v for k, v in document.items() if k != "measured"}, now)
-    now_listed = recommendations(core, tenant_id, since, until, include_dismissed=True)
-    return next(d for d in now_listed if d["id"] == rec_id)
+    stored = {k: v for k, v in document.items() if k != "measured"}
+    core.advice.put(tenant_id, rec_id, stored, now)
+    # As the next listing shows it, without finding everything again: what was decided, and measured.
+    return stored if stored["status"] == DISMISSED else {**stored, "measured": measured(core, tenant_id, stored, now)}
 
 
 def _applied(document: dict, put_rule, tenant_id: str, ab_share: float, now: float) -> dict:
