@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class RouteRequest:
         """Every non-system turn, in order: what the model is asked to answer."""
         return "\n".join(m.content for m in self.messages if m.role != "system")
 
-    @property
+    @cached_property  # asked by the in-flight claim and by the decision: one digest a request
     def prompt_key(self) -> str:
         """A digest of the tenant, the whole conversation and the options that shape the choice of model:
         identical requests share it (the caller's metadata aside: two users asking alike are alike)."""
